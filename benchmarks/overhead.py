@@ -1,0 +1,101 @@
+"""Per-node overhead of ``tdm.run`` against plain function calls, and threads vs sequential.
+
+Run: ``python benchmarks/overhead.py`` (add ``--quick`` for fewer repetitions).
+
+1. A linear chain of N = 10, 100, 1000 trivial steps on a 1,000-row frame, through ``tdm.run``
+   (sequential executor, default hooks) and through plain calls of the same functions in the same
+   process. Prints the median of at least 5 runs and the microseconds per node above the baseline.
+2. Eight independent branches that each sleep 50 ms: threads versus sequential wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import tdm
+
+
+def trivial(df: pd.DataFrame) -> pd.DataFrame:
+    return df
+
+
+@tdm.transform
+def trivial_step(df: pd.DataFrame) -> pd.DataFrame:
+    return trivial(df)
+
+
+@tdm.transform
+def sleepy(df: pd.DataFrame, *, seconds: float, branch: int) -> pd.DataFrame:
+    time.sleep(seconds)
+    return df
+
+
+def median_time(fn: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - began)
+    return statistics.median(samples)
+
+
+def chain_overhead(
+    repeat: int, runtime: tdm.Runtime | None = None
+) -> list[tuple[int, float, float, float]]:
+    frame = pd.DataFrame({"a": range(1000), "b": [float(i) for i in range(1000)]})
+    rows = []
+    for n in (10, 100, 1000):
+        pipeline = tdm.pipe(tdm.inputs.frame("x"), *[trivial_step() for _ in range(n)])
+        tdm.run(pipeline, inputs={"x": frame}, runtime=runtime)  # warm up (plan cached)
+
+        def plain(n: int = n) -> None:
+            df = frame
+            for _ in range(n):
+                df = trivial(df)
+
+        base = median_time(plain, repeat)
+        ours = median_time(
+            lambda p=pipeline: tdm.run(p, inputs={"x": frame}, runtime=runtime), repeat
+        )
+        rows.append((n, base, ours, (ours - base) / n * 1e6))
+    return rows
+
+
+def branches(repeat: int) -> tuple[float, float]:
+    frame = pd.DataFrame({"a": [1]})
+    src = tdm.inputs.frame("x")
+    pipeline = tdm.Pipeline.of(*[src >> sleepy(seconds=0.05, branch=i) for i in range(8)])
+    seq = median_time(lambda: tdm.run(pipeline, inputs={"x": frame}), repeat)
+    thr = median_time(
+        lambda: tdm.run(pipeline, inputs={"x": frame}, executor="threads", max_workers=8), repeat
+    )
+    return seq, thr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 repetitions instead of 15")
+    args = parser.parse_args()
+    repeat = 5 if args.quick else 15
+    print(f"chain of trivial steps, 1,000-row frame, median of {repeat} runs")
+    print(f"{'N':>6} {'plain (ms)':>12} {'tdm.run (ms)':>14} {'us/node above plain':>22}")
+    for n, base, ours, per_node in chain_overhead(repeat):
+        print(f"{n:>6} {base * 1e3:>12.3f} {ours * 1e3:>14.3f} {per_node:>22.2f}")
+    seq, thr = branches(max(5, repeat // 3))
+    print(
+        f"8 branches x 50 ms sleep: sequential {seq:.3f} s, threads {thr:.3f} s, "
+        f"ratio {thr / seq:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""tdm: composable, typed data pipelines.
+
+Pure steps (``Frame -> Result[Frame]``) compose with ``>>`` into immutable :class:`Pipeline`
+values; :func:`run` interprets them, performing effects (files, REST) through a :class:`Runtime`
+and reporting on every node.
+
+>>> import pandas as pd, tdm
+>>> @tdm.transform
+... def add_total(df, *, cols: list[str]):
+...     return df.assign(total=df[cols].sum(axis=1))
+>>> p = tdm.inputs.frame("orders") >> add_total(cols=["a", "b"])
+>>> tdm.run(p, inputs={"orders": pd.DataFrame({"a": [1], "b": [2]})}).output["total"].tolist()
+[3]
+"""
+
+from tdm import errors, executors, inputs, transforms
+from tdm._types import Frame
+from tdm.core import (
+    Pipe,
+    PipeError,
+    Pipeline,
+    RunContext,
+    SecretRef,
+    Skip,
+    pipe,
+    transform,
+    transform_with_context,
+)
+from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
+from tdm.transforms import concat, join
+
+__version__ = "1.0.0.dev0"
+
+__all__ = [
+    "Frame",
+    "Hook",
+    "NodeReport",
+    "Pipe",
+    "PipeError",
+    "Pipeline",
+    "RunContext",
+    "RunReport",
+    "Runtime",
+    "SecretRef",
+    "Skip",
+    "Status",
+    "__version__",
+    "concat",
+    "errors",
+    "executors",
+    "inputs",
+    "join",
+    "pipe",
+    "run",
+    "transform",
+    "transform_with_context",
+    "transforms",
+]

@@ -1,0 +1,465 @@
+"""Pure steps: :class:`Pipe` values and the :func:`transform` decorator that makes them.
+
+A pipe is a pure function ``Frame -> Result[Frame, PipeError]`` packaged as a frozen value with a
+name and its parameters, so that two pipes built with the same parameters are equal, hash alike and
+collapse into one node of a pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeAlias, overload
+
+import pandas as pd
+from returns.result import Failure, Result, Success
+
+from tdm._types import Frame
+from tdm.core.context import RunContext
+
+if TYPE_CHECKING:
+    from tdm.core.pipeline import Pipeline
+
+__all__ = [
+    "VARIADIC",
+    "Op",
+    "Pipe",
+    "PipeError",
+    "Skip",
+    "StepResult",
+    "transform",
+    "transform_with_context",
+]
+
+P = ParamSpec("P")
+
+VARIADIC = -1
+"""Arity of a step that takes any number (one or more) of input frames, like ``concat``."""
+
+StepResult: TypeAlias = "Frame | Result[Frame, PipeError]"
+"""What a step body may return: a frame, or a ``Result`` it built itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class PipeError:
+    """Why a step failed: a value carried inside ``Failure``.
+
+    Attributes:
+        step: the name of the step (node) that failed.
+        message: what went wrong, for a human.
+        cause: the exception raised in the step body, if any (not part of equality).
+
+    >>> PipeError(step="add_total", message="KeyError: 'b'")
+    PipeError(step='add_total', message="KeyError: 'b'")
+    >>> str(PipeError(step="add_total", message="KeyError: 'b'"))
+    "add_total: KeyError: 'b'"
+    """
+
+    step: str
+    message: str
+    cause: BaseException | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.message}"
+
+    def renamed(self, step: str) -> PipeError:
+        """The same error attributed to another step name (a node's name in a pipeline)."""
+        return self if step == self.step else _replace_step(self, step)
+
+
+def _replace_step(error: PipeError, step: str) -> PipeError:
+    import dataclasses
+
+    return dataclasses.replace(error, step=step)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip(PipeError):
+    """Not an error: a step stopped its branch on purpose (a guard); reported as ``SKIPPED``."""
+
+
+class Op:
+    """Base of everything that can be a node of a pipeline: pure pipes and effect descriptions.
+
+    Subclasses define ``name`` (a str), ``arity`` (input frames: 0 for a source, ``VARIADIC``
+    for any number) and ``explicit_name`` (whether a user chose the name, so it must be unique).
+    """
+
+    __slots__ = ()
+    kind: ClassVar[str] = "op"
+
+    if TYPE_CHECKING:
+        name: str
+        arity: int
+        explicit_name: bool
+
+    def describe(self) -> str:
+        """A one-line description for graphs, plans and logs (never contains a secret)."""
+        return self.name
+
+    def __rshift__(self, other: Op | Pipeline) -> Pipeline:
+        from tdm.core.pipeline import Pipeline
+
+        return Pipeline.of(self) >> other
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in for ``value`` so that equal parameters give equal pipes."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, Mapping):
+        return ("__map__", tuple(sorted(((k, _freeze(v)) for k, v in value.items()), key=repr)))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_freeze(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return ("__set__", frozenset(_freeze(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("__id__", id(value))
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(type(a) is type(b) and a == b)
+    except Exception:  # e.g. array-likes whose == is elementwise
+        return False
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Pipe(Op):
+    """A pure step: a named function of one or more frames, with its parameters bound.
+
+    Build pipes with :func:`transform` rather than by hand. Calling a pipe on frames runs it and
+    returns a ``Result``; calling it on pipelines connects it (for steps with several inputs).
+
+    Attributes:
+        name: the step's name (the function's name unless renamed with :meth:`named`).
+        fn: the step body.
+        params: the bound parameters as ``(name, value)`` pairs, defaults included.
+        arity: how many input frames the body takes (``VARIADIC`` for any number).
+        needs_context: whether the body takes the run's :class:`RunContext` after its frames.
+        explicit_name: whether the name was chosen by a user (and so must be unique).
+    """
+
+    kind: ClassVar[str] = "pipe"
+
+    name: str
+    fn: Callable[..., Any]
+    params: tuple[tuple[str, Any], ...] = ()
+    arity: int = 1
+    needs_context: bool = False
+    explicit_name: bool = False
+    call_args: tuple[Any, ...] = field(default=(), compare=False)
+    call_kwargs: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    factory: Callable[..., Pipe] | None = field(default=None, compare=False)
+    _key: tuple[Any, ...] = field(init=False, compare=False)
+    _hash: int = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = (
+            self.name,
+            self.fn,
+            _freeze(self.params),
+            self.arity,
+            self.needs_context,
+            self.explicit_name,
+        )
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Pipe):
+            return NotImplemented
+        return self._hash == other._hash and self._key == other._key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        defaults: Mapping[str, Any] = getattr(self.factory, "__tdm_defaults__", {})
+        base: str = getattr(self.factory, "__tdm_name__", self.fn.__name__)
+        inner = ", ".join(
+            f"{k}={_short_repr(v)}"
+            for k, v in self.params
+            if k not in defaults or not _same(defaults[k], v)
+        )
+        text = f"{base}({inner})"
+        return text if self.name == base else f"{text}.named({self.name!r})"
+
+    def describe(self) -> str:
+        return repr(self)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The bound parameters as a dict (defaults included)."""
+        return dict(self.params)
+
+    def named(self, name: str) -> Pipe:
+        """The same step under a name you choose; names chosen this way must be unique.
+
+        >>> from tdm.core.pipe import transform
+        >>> @transform
+        ... def double(df):
+        ...     return df * 2
+        >>> double().named("twice")
+        double().named('twice')
+        """
+        if not name or not isinstance(name, str):
+            raise ValueError(f"a step name must be a non-empty string, got {name!r}")
+        import dataclasses
+
+        return dataclasses.replace(self, name=name, explicit_name=True)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild through the factory so a pickled pipe refers to an importable name
+        # (the decorated function, not the raw body hidden behind it).
+        if self.factory is not None:
+            label = self.name if self.explicit_name else None
+            return (_rebuild, (self.factory, self.call_args, dict(self.call_kwargs), label))
+        return (
+            Pipe,
+            (
+                self.name,
+                self.fn,
+                self.params,
+                self.arity,
+                self.needs_context,
+                self.explicit_name,
+                self.call_args,
+                dict(self.call_kwargs),
+            ),
+        )
+
+    @overload
+    def __call__(
+        self, *inputs: Frame, context: RunContext | None = None
+    ) -> Result[Frame, PipeError]: ...
+
+    @overload
+    def __call__(self, *inputs: Pipeline | Op, context: RunContext | None = None) -> Pipeline: ...
+
+    def __call__(
+        self, *inputs: Frame | Pipeline | Op, context: RunContext | None = None
+    ) -> Result[Frame, PipeError] | Pipeline:
+        """Run the step on frames, or connect it to parent pipelines.
+
+        ``step(df)`` runs the body and returns ``Success(frame)`` or ``Failure(PipeError)``.
+        ``join_step(left_pipeline, right_pipeline)`` returns a new :class:`Pipeline`.
+        """
+        if inputs and all(isinstance(x, pd.DataFrame) for x in inputs):
+            return self.apply(inputs, context)  # type: ignore[arg-type]
+        from tdm.core.pipeline import Pipeline
+
+        return Pipeline.apply(self, inputs)  # type: ignore[arg-type]
+
+    def apply(
+        self, frames: tuple[Frame, ...], context: RunContext | None = None
+    ) -> Result[Frame, PipeError]:
+        """Run the body on ``frames``; exceptions become ``Failure(PipeError)``."""
+        if self.arity != len(frames) and not (self.arity == VARIADIC and frames):
+            want = "one or more" if self.arity == VARIADIC else str(self.arity)
+            return Failure(
+                PipeError(self.name, f"takes {want} input frame(s) but got {len(frames)}")
+            )
+        try:
+            if self.needs_context:
+                if context is None:
+                    # A direct call is a tiny run of its own: it supplies the start time.
+                    context = RunContext(started_at=datetime.now(UTC))
+                out = self.fn(*frames, context, *self.call_args, **self.call_kwargs)
+            else:
+                out = self.fn(*frames, *self.call_args, **self.call_kwargs)
+        except Exception as exc:  # a step body's bug or bad data: an error value, not a crash
+            return Failure(PipeError(self.name, f"{type(exc).__name__}: {exc}", exc))
+        if isinstance(out, pd.DataFrame):
+            return Success(out)
+        if isinstance(out, Result):
+            inner = out.value_or(None) if isinstance(out, Success) else None
+            if isinstance(out, Success) and not isinstance(inner, pd.DataFrame):
+                return _wrong_type(self.name, inner)
+            if isinstance(out, Failure):
+                err = out.failure()
+                if isinstance(err, PipeError):
+                    return Failure(err.renamed(self.name)) if not err.step else out
+                if isinstance(err, BaseException):
+                    return Failure(PipeError(self.name, f"{type(err).__name__}: {err}", err))
+                return Failure(PipeError(self.name, str(err)))
+            return out
+        return _wrong_type(self.name, out)
+
+
+def _wrong_type(name: str, value: object) -> Result[Frame, PipeError]:
+    return Failure(
+        PipeError(
+            name,
+            f"returned {type(value).__name__}, expected a pandas DataFrame "
+            "(or a Result holding one); make the step body return the frame",
+        )
+    )
+
+
+def _rebuild(
+    factory: Callable[..., Pipe], args: tuple[Any, ...], kwargs: dict[str, Any], label: str | None
+) -> Pipe:
+    built = factory(*args, **kwargs)
+    return built if label is None else built.named(label)
+
+
+def _frame_params(fn: Callable[..., Any], skip: int) -> tuple[int, inspect.Signature]:
+    """Count the leading positional frame parameters; return the signature of the rest."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return VARIADIC, sig.replace(parameters=params[1:])
+    count = 0
+    while (
+        count < len(params)
+        and params[count].kind in positional
+        and params[count].default is inspect.Parameter.empty
+        and (count == 0 or _looks_like_frame(params[count]))
+    ):
+        count += 1
+    if count == 0:
+        raise TypeError(
+            f"@transform: {fn.__qualname__} must take the input frame as its first positional "
+            "parameter, e.g. def step(df, *, option): ..."
+        )
+    rest = params[count + skip :]
+    return count, sig.replace(parameters=rest)
+
+
+def _looks_like_frame(param: inspect.Parameter) -> bool:
+    ann = param.annotation
+    if ann is inspect.Parameter.empty:
+        return False
+    text = ann if isinstance(ann, str) else getattr(ann, "__name__", repr(ann))
+    return "DataFrame" in text or text in ("Frame", "tdm.Frame")
+
+
+def _make_factory(
+    fn: Callable[..., Any], *, name: str | None, needs_context: bool
+) -> Callable[..., Pipe]:
+    arity, params_sig = _frame_params(fn, 1 if needs_context else 0)
+    step_name = name or fn.__name__
+
+    @functools.wraps(fn)
+    def factory(*args: Any, **kwargs: Any) -> Pipe:
+        try:
+            bound = params_sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{step_name}(): {exc}; signature is {step_name}{params_sig}") from None
+        bound.apply_defaults()
+        return Pipe(
+            name=step_name,
+            fn=fn,
+            params=tuple(bound.arguments.items()),
+            arity=arity,
+            needs_context=needs_context,
+            call_args=tuple(bound.args),
+            call_kwargs=dict(bound.kwargs),
+            factory=factory,
+        )
+
+    factory.__signature__ = params_sig  # type: ignore[attr-defined]
+    factory.__tdm_name__ = step_name  # type: ignore[attr-defined]
+    factory.__tdm_defaults__ = {  # type: ignore[attr-defined]
+        p.name: p.default
+        for p in params_sig.parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
+    factory.__tdm_step__ = True  # type: ignore[attr-defined]
+    return factory
+
+
+@overload
+def transform(
+    fn: Callable[Concatenate[Frame, Frame, Frame, P], StepResult], /
+) -> Callable[P, Pipe]: ...
+
+
+@overload
+def transform(fn: Callable[Concatenate[Frame, Frame, P], StepResult], /) -> Callable[P, Pipe]: ...
+
+
+@overload
+def transform(fn: Callable[Concatenate[Frame, P], StepResult], /) -> Callable[P, Pipe]: ...
+
+
+@overload
+def transform(
+    *, name: str
+) -> Callable[[Callable[Concatenate[Frame, P], StepResult]], Callable[P, Pipe]]: ...
+
+
+def transform(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
+    """Lift a function of frames into a factory of :class:`Pipe` values.
+
+    The leading positional parameters are the input frames (one, or several when annotated as
+    DataFrames, or ``*frames``); the remaining parameters become the factory's parameters, so
+    ``mypy`` checks them. The body may raise (that becomes ``Failure(PipeError)``) or return a
+    ``Result`` itself.
+
+    >>> import pandas as pd
+    >>> @transform
+    ... def add_total(df: pd.DataFrame, *, cols: list[str], out: str = "total") -> pd.DataFrame:
+    ...     return df.assign(**{out: df[cols].sum(axis=1)})
+    >>> step = add_total(cols=["a", "b"])
+    >>> step
+    add_total(cols=['a', 'b'])
+    >>> step(pd.DataFrame({"a": [1], "b": [2]})).unwrap()["total"].tolist()
+    [3]
+    >>> step(pd.DataFrame({"a": [1]})).failure()
+    PipeError(step='add_total', message='KeyError: "[\\'b\\'] not in index"')
+    >>> add_total(cols=["a", "b"]) == step
+    True
+    """
+    if fn is None:
+        return lambda f: _make_factory(f, name=name, needs_context=False)
+    return _make_factory(fn, name=name, needs_context=False)
+
+
+@overload
+def transform_with_context(
+    fn: Callable[Concatenate[Frame, RunContext, P], StepResult], /
+) -> Callable[P, Pipe]: ...
+
+
+@overload
+def transform_with_context(
+    *, name: str
+) -> Callable[[Callable[Concatenate[Frame, RunContext, P], StepResult]], Callable[P, Pipe]]: ...
+
+
+def transform_with_context(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None
+) -> Any:
+    """Like :func:`transform`, for a body that also needs the run's :class:`RunContext`.
+
+    The body takes ``(df, context, ...)``; the interpreter supplies the context (start time, run
+    id, user params), so the step stays pure: it never reads the clock itself.
+
+    >>> import pandas as pd
+    >>> from datetime import datetime, timezone
+    >>> @transform_with_context
+    ... def stamp(df, context, *, column: str = "loaded_at"):
+    ...     return df.assign(**{column: context.started_at})
+    >>> ctx = RunContext(started_at=datetime(2026, 1, 2, tzinfo=timezone.utc))
+    >>> stamp()(pd.DataFrame({"a": [1]}), context=ctx).unwrap()["loaded_at"][0].year
+    2026
+    """
+    if fn is None:
+        return lambda f: _make_factory(f, name=name, needs_context=True)
+    return _make_factory(fn, name=name, needs_context=True)

@@ -1,0 +1,57 @@
+"""The services a run uses: the holder of effect handlers' configuration, and of observers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tdm.interpreter.hooks import Hook
+
+__all__ = ["Runtime"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything effectful a run may touch, swappable for tests without patching.
+
+    Attributes:
+        clock: the source of the run's start time (the only clock tdm reads).
+        hooks: extra lifecycle observers (:class:`~tdm.interpreter.hooks.Hook`).
+        secrets: the secrets provider effect handlers resolve secret names with.
+        files: a base URI that relative file paths resolve against (e.g. ``"memory://"``).
+        http: HTTP settings for REST effects.
+        state: the audit-trail store (None: no audit trail).
+        alerters: who to tell when a run fails.
+        progress: show live progress (None: only on an interactive terminal or notebook).
+        options: free-form settings for plugins, by name.
+
+    >>> rt = Runtime(files="memory://")
+    >>> rt.files, rt.evolve(files="/tmp").files
+    ('memory://', '/tmp')
+    """
+
+    clock: Callable[[], datetime] = _utc_now
+    hooks: Sequence[Hook] = ()
+    secrets: Any = None
+    files: str | None = None
+    http: Any = None
+    state: Any = None
+    alerters: Sequence[Any] = ()
+    progress: bool | None = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Runtime:
+        """The embedded default: local files, no alerts (later layers add their defaults)."""
+        return cls()
+
+    def evolve(self, **changes: Any) -> Runtime:
+        """A copy with some services replaced."""
+        return dataclasses.replace(self, **changes)
