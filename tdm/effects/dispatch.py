@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from tdm._types import Frame
 from tdm.core.context import RunContext
 from tdm.core.effect import Effect
 from tdm.core.pipe import PipeError
+from tdm.effects.secrets import Secret, default_secrets
 from tdm.errors import NoHandlerError
 
 if TYPE_CHECKING:
@@ -37,6 +39,14 @@ class EffectEnv:
     context: RunContext
     runtime: Runtime
     supplied: dict[str, Frame] = field(default_factory=dict)
+
+    def secret(self, name: str) -> Mapping[str, Secret]:
+        """The secret section ``name`` from the run's provider (default: env, then file).
+
+        Raises ``SecretNotFoundError`` (a message with names only, never values).
+        """
+        provider = self.runtime.secrets if self.runtime.secrets is not None else default_secrets()
+        return provider.section(name)
 
 
 @functools.singledispatch

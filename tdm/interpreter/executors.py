@@ -22,6 +22,7 @@ from tdm.core.context import RunContext
 from tdm.core.effect import Effect
 from tdm.core.pipe import Op, Pipe, PipeError, Skip
 from tdm.effects.dispatch import EffectEnv, handle
+from tdm.effects.secrets import scrub
 from tdm.errors import TdmError
 from tdm.interpreter.report import Status
 from tdm.interpreter.runtime import Runtime
@@ -73,7 +74,7 @@ class NodeOutcome:
 
 def _error_of(exc: BaseException, name: str) -> PipeError:
     text = str(exc) if isinstance(exc, TdmError) else f"{type(exc).__name__}: {exc}"
-    return PipeError(name, text, exc)
+    return PipeError(name, scrub(text), exc)
 
 
 def execute(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tdm.effects.secrets import SecretsProvider
 from tdm.interpreter.hooks import Hook
 
 __all__ = ["Runtime"]
@@ -24,7 +25,8 @@ class Runtime:
     Attributes:
         clock: the source of the run's start time (the only clock tdm reads).
         hooks: extra lifecycle observers (:class:`~tdm.interpreter.hooks.Hook`).
-        secrets: the secrets provider effect handlers resolve secret names with.
+        secrets: the provider effect handlers resolve secret names with (None: environment
+            variables, then ``$TDM_HOME/secrets.yml``).
         files: a base URI that relative file paths resolve against (e.g. ``"memory://"``).
         http: HTTP settings for REST effects.
         state: the audit-trail store (None: no audit trail).
@@ -39,7 +41,7 @@ class Runtime:
 
     clock: Callable[[], datetime] = _utc_now
     hooks: Sequence[Hook] = ()
-    secrets: Any = None
+    secrets: SecretsProvider | None = None
     files: str | None = None
     http: Any = None
     state: Any = None
