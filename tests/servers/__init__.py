@@ -1,0 +1,1 @@
+"""Real local services (S3, Azure Blob, SMTP, REST, Dask) for tdm's integration tests."""
