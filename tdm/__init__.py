@@ -13,7 +13,7 @@ and reporting on every node.
 [3]
 """
 
-from tdm import errors, executors, inputs, transforms
+from tdm import errors, executors, inputs, rest, transforms
 from tdm._types import Frame
 from tdm.core import (
     Pipe,
@@ -51,6 +51,7 @@ __all__ = [
     "inputs",
     "join",
     "pipe",
+    "rest",
     "run",
     "transform",
     "transform_with_context",

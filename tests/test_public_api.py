@@ -27,6 +27,7 @@ EXPECTED = [
     "inputs",
     "join",
     "pipe",
+    "rest",
     "run",
     "transform",
     "transform_with_context",
