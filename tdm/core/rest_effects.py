@@ -534,7 +534,7 @@ def redact_url(url: str, extra: frozenset[str] | set[str] = frozenset()) -> str:
     parameters such as api_key, token, access_token, password (plus ``extra`` names).
 
     >>> redact_url("https://bob:pw@h.test/a?api_key=123&page=2&Token=x")
-    'https://bob:***@h.test/a?api_key=***&page=2&Token=***'
+    'https://***@h.test/a?api_key=***&page=2&Token=***'
     """
     try:
         parts = urlsplit(url)
@@ -542,9 +542,8 @@ def redact_url(url: str, extra: frozenset[str] | set[str] = frozenset()) -> str:
         return "<unparsable URL>"
     netloc = parts.netloc
     if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+        # A bare user name may be a token (https://TOKEN@host): hide all of the userinfo.
+        netloc = "***@" + netloc.rpartition("@")[2]
     query = parts.query
     if query:
         names = {n.lower() for n in extra} | SENSITIVE_PARAMS

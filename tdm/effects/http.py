@@ -403,7 +403,7 @@ class _Call:
 
     def shown(self, url: str, params: Mapping[str, str] | None = None) -> str:
         if params:
-            url = str(httpx.URL(url, params={**params}))
+            url = str(httpx.URL(url).copy_merge_params({**params}))
         return redact_url(url, frozenset(_extra_sensitive))
 
     async def send(
@@ -496,10 +496,13 @@ class _Call:
             await self.limiter.acquire()
         self.requests += 1
         began = time.perf_counter()
+        # Merged by hand: httpx would *replace* a query already in the URL (a next-page link).
+        url = httpx.URL(request.url)
+        if params:
+            url = url.copy_merge_params(params)
         response = await client.request(
             request.method,
-            request.url,
-            params=params or None,
+            url,
             headers=headers,
             json=request.json,
             content=request.content,
