@@ -75,7 +75,9 @@ def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
     if values is None:
         return ()
     if not isinstance(values, Mapping):
-        raise TypeError(f"{what}= must be a mapping of names to values, got {type(values).__name__}")
+        raise TypeError(
+            f"{what}= must be a mapping of names to values, got {type(values).__name__}"
+        )
     out: list[tuple[str, str | SecretField]] = []
     for key, value in values.items():
         if isinstance(value, SecretField):
@@ -337,7 +339,9 @@ def none() -> NoPagination:
 
 
 # ---- auth -----------------------------------------------------------------------------------
-def basic(username: str = "username", password: str = "password", *, secret: str | None = None) -> Basic:
+def basic(
+    username: str = "username", password: str = "password", *, secret: str | None = None
+) -> Basic:
     """HTTP Basic auth from the secret's ``username`` and ``password`` keys (names of keys).
 
     >>> basic()

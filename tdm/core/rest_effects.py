@@ -251,7 +251,7 @@ class PageNumber(Pagination):
 
 @dataclass(frozen=True, slots=True)
 class OffsetLimit(Pagination):
-    """``?offset=N&limit=L`` pages; stops at ``total`` or an empty page (concurrent with a total)."""
+    """``?offset=N&limit=L`` pages; stops at ``total`` (then concurrent) or an empty page."""
 
     limit: int = 100
     offset_param: str = "offset"
@@ -337,7 +337,7 @@ class _RestOptions(Effect):
 
     def secret_names(self) -> tuple[str, ...]:
         """Every secret section this effect reads (names only)."""
-        names = [self.secret] if self.secret else []
+        names: list[str | None] = [self.secret]
         if self.auth is not None and getattr(self.auth, "secret", None):
             names.append(self.auth.secret)  # type: ignore[attr-defined]
         names += [v.secret for _, v in self.params + self.headers if isinstance(v, SecretField)]
@@ -389,7 +389,7 @@ class HttpGet(_RestOptions):
     json: Any = None
     body: str | bytes | None = None
     paginate: Pagination = NoPagination()
-    arity: ClassVar[int] = 0
+    arity: ClassVar[int] = 0  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         _check_url(self.url, "url")
@@ -421,20 +421,21 @@ class FetchEach(_RestOptions):
     concurrency: int = 16
     on_status: tuple[tuple[int, StatusPolicy], ...] = ()
     include_parent: tuple[str, ...] | None = None
-    arity: ClassVar[int] = 1
+    arity: ClassVar[int] = 1  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         _check_url(self.template, "template", templated=True)
         self._check_common()
         if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 1024:
-            raise ValueError(f"concurrency must be an integer in [1, 1024], got {self.concurrency!r}")
+            raise ValueError(
+                f"concurrency must be an integer in [1, 1024], got {self.concurrency!r}"
+            )
         for code, policy in self.on_status:
             if not isinstance(code, int) or not 100 <= code <= 599:
                 raise ValueError(f"on_status keys must be HTTP status codes, got {code!r}")
             if policy not in STATUS_POLICIES:
                 raise ValueError(
-                    f"on_status[{code}] must be one of {', '.join(STATUS_POLICIES)}, "
-                    f"got {policy!r}"
+                    f"on_status[{code}] must be one of {', '.join(STATUS_POLICIES)}, got {policy!r}"
                 )
         self.columns()  # a malformed template fails now, not at run time
 
@@ -480,7 +481,9 @@ def template_fields(text: str) -> list[str]:
     try:
         parsed = list(_FORMATTER.parse(text))
     except ValueError as exc:
-        raise ValueError(f"malformed template {text!r}: {exc}; write {{{{ for a literal brace")
+        raise ValueError(
+            f"malformed template {text!r}: {exc}; write {{{{ for a literal brace"
+        ) from None
     names = []
     for _, field_name, _, _ in parsed:
         if field_name is None:

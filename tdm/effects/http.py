@@ -36,7 +36,6 @@ import httpx
 import pandas as pd
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
@@ -406,6 +405,17 @@ class _Call:
             url = str(httpx.URL(url).copy_merge_params({**params}))
         return redact_url(url, frozenset(_extra_sensitive))
 
+    def _pause(self, exc: BaseException | None, failed: int) -> float:
+        """Seconds to wait after the ``failed``-th failed attempt: Retry-After, else backoff."""
+        policy = self.effect.retry
+        if isinstance(exc, _Retryable):
+            after = retry_after_seconds(exc.response.headers.get("Retry-After"))
+            if after is not None:
+                after = min(after, policy.max_retry_after)
+                return after + random.uniform(0, min(policy.jitter, after * 0.1))
+        base = min(policy.max_backoff, policy.backoff * 2.0 ** (failed - 1))
+        return float(base + random.uniform(0, policy.jitter))
+
     async def send(
         self,
         client: httpx.AsyncClient,
@@ -414,25 +424,36 @@ class _Call:
         form: Mapping[str, str] | None = None,
         with_auth: bool = True,
     ) -> httpx.Response:
-        """Send ``request`` with auth, the rate limit and the retry policy; any final status."""
-        policy = self.effect.retry
-        attempts = 0
-        started = time.monotonic()
+        """Send ``request`` with auth, the rate limit and the retry policy; any final status.
 
-        def wait(state: RetryCallState) -> float:
-            outcome = state.outcome
-            exc = outcome.exception() if outcome is not None else None
-            if isinstance(exc, _Retryable):
-                after = retry_after_seconds(exc.response.headers.get("Retry-After"))
-                if after is not None:
-                    after = min(after, policy.max_retry_after)
-                    return after + random.uniform(0, min(policy.jitter, after * 0.1))
-            base = min(policy.max_backoff, policy.backoff * 2 ** (state.attempt_number - 1))
-            return base + random.uniform(0, policy.jitter)
+        The first attempt runs outside tenacity (the common case costs nothing extra); after a
+        retryable failure, tenacity drives the remaining attempts within the deadline.
+        """
+        policy = self.effect.retry
+        started = time.monotonic()
+        attempts = 1
+        failure: BaseException
+        try:
+            response = await self._once(client, request, form, with_auth)
+            if policy.attempts == 1 or not policy.retries_status(response.status_code):
+                return response
+            failure = _Retryable(response)
+        except _RETRYABLE_ERRORS as exc:
+            if policy.attempts == 1:
+                raise self._gave_up(request, exc, attempts, started) from None
+            failure = exc
+        pause = self._pause(failure, 1)
+        if time.monotonic() - started + pause >= policy.deadline:
+            return self._last(request, failure, attempts, started)
+        await asyncio.sleep(pause)
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.deadline),
-            wait=wait,
+            stop=stop_after_attempt(policy.attempts - 1)
+            | stop_before_delay(policy.deadline - (time.monotonic() - started)),
+            wait=lambda state: self._pause(
+                state.outcome.exception() if state.outcome is not None else None,
+                state.attempt_number + 1,
+            ),
             retry=retry_if_exception(_is_retryable),
             reraise=True,
         )
@@ -444,20 +465,31 @@ class _Call:
                     if policy.retries_status(response.status_code) and attempts < policy.attempts:
                         raise _Retryable(response)
                     return response
-        except _Retryable as exc:
-            return exc.response  # out of time: the caller reports the last status
-        except _RETRYABLE_ERRORS as exc:
-            elapsed = time.monotonic() - started
-            shown = self.shown(request.url, request.params)
-            raise EffectError(
-                f"{request.method} {shown} failed after {attempts} attempt"
-                f"{'s' if attempts != 1 else ''} in {elapsed:.1f} s: {type(exc).__name__}: "
-                f"{redact_text(str(exc)) or 'no detail'}; check that the server is reachable, "
-                "or raise timeout= / retry=",
-                node=self.node,
-                uri=shown,
-            ) from None
+        except (_Retryable, *_RETRYABLE_ERRORS) as exc:
+            return self._last(request, exc, attempts, started)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _last(
+        self, request: _Request, failure: BaseException, attempts: int, started: float
+    ) -> httpx.Response:
+        """Out of attempts or time: the last response (the caller reports it) or an error."""
+        if isinstance(failure, _Retryable):
+            return failure.response
+        raise self._gave_up(request, failure, attempts, started) from None
+
+    def _gave_up(
+        self, request: _Request, exc: BaseException, attempts: int, started: float
+    ) -> EffectError:
+        elapsed = time.monotonic() - started
+        shown = self.shown(request.url, request.params)
+        return EffectError(
+            f"{request.method} {shown} failed after {attempts} attempt"
+            f"{'s' if attempts != 1 else ''} in {elapsed:.1f} s: {type(exc).__name__}: "
+            f"{redact_text(str(exc)) or 'no detail'}; check that the server is reachable, "
+            "or raise timeout= / retry=",
+            node=self.node,
+            uri=shown,
+        )
 
     async def _once(
         self,
@@ -508,7 +540,6 @@ class _Call:
             content=request.content,
             data=form,
         )
-        await response.aread()
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s: %s %s -> %d in %.0f ms",
@@ -520,7 +551,9 @@ class _Call:
             )
         return response
 
-    def status_error(self, request: _Request, response: httpx.Response, what: str = "") -> StatusError:
+    def status_error(
+        self, request: _Request, response: httpx.Response, what: str = ""
+    ) -> StatusError:
         status = response.status_code
         shown = self.shown(request.url, request.params)
         if status in (401, 403):
@@ -589,7 +622,11 @@ def _lookup(body: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(node, Mapping) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+        elif (
+            isinstance(node, list)
+            and part.lstrip("-").isdigit()
+            and -len(node) <= int(part) < len(node)
+        ):
             node = node[int(part)]
         else:
             return _MISSING
@@ -608,7 +645,11 @@ def _records(body: Any, path: str | None, where: str, node: str, strict: bool) -
             keys = ", ".join(map(repr, list(body)[:20])) if isinstance(body, Mapping) else ""
             raise EffectError(
                 f"the response of {where} has no {path!r}"
-                + (f" (its top-level keys: {keys})" if keys else f" (it is a {type(body).__name__})")
+                + (
+                    f" (its top-level keys: {keys})"
+                    if keys
+                    else f" (it is a {type(body).__name__})"
+                )
                 + "; fix records=",
                 node=node,
                 uri=where,
@@ -651,7 +692,7 @@ def _number(body: Any, path: str | None, where: str, node: str) -> int | None:
             uri=where,
         )
     try:
-        return int(value)
+        return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise EffectError(
             f"the first page of {where} has {value!r} at {path!r}, not a number",
@@ -853,7 +894,7 @@ def _get(effect: HttpGet, frames: tuple[Frame, ...], env: EffectEnv) -> Frame:
 _FORMATTER = __import__("string").Formatter()
 
 
-def _render(template: str, row: Mapping[str, Any], quote_values: bool) -> str:
+def _render(template: str, row: Mapping[Any, Any], quote_values: bool) -> str:
     out: list[str] = []
     for literal, field_name, spec, conversion in _FORMATTER.parse(template):
         out.append(literal)
@@ -916,7 +957,7 @@ def _fetch_each(effect: FetchEach, frames: tuple[Frame, ...], env: EffectEnv) ->
         else:
             fixed_params[k] = call.value(v)
 
-    def build(row: Mapping[str, Any]) -> _Request:
+    def build(row: Mapping[Any, Any]) -> _Request:
         params = fixed_params
         if templated_params:
             params = {**params, **{k: _render(v, row, False) for k, v in templated_params}}

@@ -42,7 +42,9 @@ def test_every_body_pagination_style_reads_every_item_once(
 
 def test_link_header_pagination_follows_rel_next(fresh_fake_api: FakeApi) -> None:
     api = fresh_fake_api
-    df = output(rest.get(api.url + "/items/link", params={"per_page": 100}, paginate=rest.link_header()))
+    df = output(
+        rest.get(api.url + "/items/link", params={"per_page": 100}, paginate=rest.link_header())
+    )
     assert df["id"].tolist() == IDS
     assert [r.query.get("page") for r in api.log] == [None, "2", "3"]
     assert all(r.query["per_page"] == "100" for r in api.log)
@@ -66,7 +68,10 @@ def test_page_number_start_zero_and_custom_params(fresh_fake_api: FakeApi) -> No
     @api.route("/devices/search")
     def search(req: RequestInfo) -> Any:
         page, size = int(req.query["page"]), int(req.query["pagesize"])
-        devices = [{"Uuid": f"u{i}", "Id": {"Value": i}} for i in range(page * size, min((page + 1) * size, 7))]
+        devices = [
+            {"Uuid": f"u{i}", "Id": {"Value": i}}
+            for i in range(page * size, min((page + 1) * size, 7))
+        ]
         return {"Devices": devices, "Page": page, "PageSize": size, "Total": 7}
 
     paginate = rest.page_number(size=3, start=0, total="Total", size_param="pagesize")
@@ -78,7 +83,11 @@ def test_page_number_start_zero_and_custom_params(fresh_fake_api: FakeApi) -> No
 
 def test_max_pages_bounds_a_pagination(fresh_fake_api: FakeApi) -> None:
     df = output(
-        rest.get(fresh_fake_api.url + "/items/cursor", records="data", paginate=rest.cursor(limit=10, max_pages=3))
+        rest.get(
+            fresh_fake_api.url + "/items/cursor",
+            records="data",
+            paginate=rest.cursor(limit=10, max_pages=3),
+        )
     )
     assert df["id"].tolist() == list(range(30))
 
@@ -89,10 +98,18 @@ def test_a_looping_cursor_fails_clearly(fresh_fake_api: FakeApi) -> None:
     assert "loops" in message and "max_pages" in message
 
 
-def test_next_url_to_another_host_is_refused_when_credentials_are_sent(fresh_fake_api: FakeApi) -> None:
-    fresh_fake_api.route("/away", lambda req: {"data": [{"a": 1}], "next": "http://elsewhere.test/p2"})
+def test_next_url_to_another_host_is_refused_when_credentials_are_sent(
+    fresh_fake_api: FakeApi,
+) -> None:
+    fresh_fake_api.route(
+        "/away", lambda req: {"data": [{"a": 1}], "next": "http://elsewhere.test/p2"}
+    )
     pipeline = rest.get(
-        fresh_fake_api.url + "/away", records="data", paginate=rest.next_url(), auth=rest.bearer(), secret="S"
+        fresh_fake_api.url + "/away",
+        records="data",
+        paginate=rest.next_url(),
+        auth=rest.bearer(),
+        secret="S",
     )
     message = error(pipeline, {"S": {"token": "tok-abcdef"}})
     assert "another host" in message and "elsewhere.test" in message
@@ -101,7 +118,9 @@ def test_next_url_to_another_host_is_refused_when_credentials_are_sent(fresh_fak
 # ---- records ------------------------------------------------------------------------------------
 def test_records_dotted_path_flatten_and_single_object(fresh_fake_api: FakeApi) -> None:
     api = fresh_fake_api
-    api.route("/nested", lambda req: {"data": {"items": [{"a": {"b": 1, "c": {"d": 2}}, "e": [1, 2]}]}})
+    api.route(
+        "/nested", lambda req: {"data": {"items": [{"a": {"b": 1, "c": {"d": 2}}, "e": [1, 2]}]}}
+    )
     api.route("/one", lambda req: {"id": 7, "owner": {"name": "ann"}})
     df = output(rest.get(api.url + "/nested", records="data.items"))
     assert df.columns.tolist() == ["e", "a_b", "a_c_d"] or set(df.columns) == {"e", "a_b", "a_c_d"}
@@ -121,7 +140,10 @@ def test_missing_records_path_names_the_keys(fresh_fake_api: FakeApi) -> None:
 def test_post_with_json_body_and_params(fresh_fake_api: FakeApi) -> None:
     api = fresh_fake_api
     pipeline = rest.get(
-        api.url + "/echo", method="post", json={"q": ["a", "b"], "n": 1}, params={"x": 1, "flag": True}
+        api.url + "/echo",
+        method="post",
+        json={"q": ["a", "b"], "n": 1},
+        params={"x": 1, "flag": True},
     )
     df = output(pipeline)
     assert df.loc[0, "method"] == "POST"
@@ -146,7 +168,11 @@ def test_fetch_each_attaches_parent_columns_and_keeps_input_order(fresh_fake_api
         return {"SecurityInfo": [{"check": f"c{n}-{k}", "ok": k % 2 == 0} for k in range(n % 3)]}
 
     devices = pd.DataFrame(
-        {"Uuid": [f"dev-{n}" for n in range(10)], "SerialNumber": [f"S{n}" for n in range(10)], "x": 0}
+        {
+            "Uuid": [f"dev-{n}" for n in range(10)],
+            "SerialNumber": [f"S{n}" for n in range(10)],
+            "x": 0,
+        }
     )
     step = rest.fetch_each(
         api.url + "/devices/{Uuid}/security",
@@ -163,9 +189,18 @@ def test_fetch_each_attaches_parent_columns_and_keeps_input_order(fresh_fake_api
 
 def test_fetch_each_templates_query_and_header_and_encodes_path(fresh_fake_api: FakeApi) -> None:
     api = fresh_fake_api
-    api.route("/users/{name}", lambda req: {"name": req.path_params["name"], "v": req.query["v"], "h": req.headers["x-row"]})
+    api.route(
+        "/users/{name}",
+        lambda req: {
+            "name": req.path_params["name"],
+            "v": req.query["v"],
+            "h": req.headers["x-row"],
+        },
+    )
     frame = pd.DataFrame({"name": ["a b", "c?d&e=#"], "ver": [1.0, 2.0]})
-    step = rest.fetch_each(api.url + "/users/{name}", params={"v": "{ver}"}, headers={"X-Row": "r-{name}"})
+    step = rest.fetch_each(
+        api.url + "/users/{name}", params={"v": "{ver}"}, headers={"X-Row": "r-{name}"}
+    )
     df = output(tdm.inputs.frame("x") >> step, x=frame)
     assert df["v"].tolist() == ["1", "2"]  # integral floats print as integers
     assert df["h"].tolist() == ["r-a b", "r-c?d&e=#"]
@@ -187,12 +222,15 @@ def test_fetch_each_null_value_is_named(fresh_fake_api: FakeApi) -> None:
     assert "row 1" in message and "'id'" in message
 
 
-def test_fetch_each_status_policies(fresh_fake_api: FakeApi, caplog: pytest.LogCaptureFixture) -> None:
+def test_fetch_each_status_policies(
+    fresh_fake_api: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
     api = fresh_fake_api
     frame = pd.DataFrame({"id": [3, 9999, 5, 8888]})
     caplog.set_level(logging.WARNING, logger="tdm.rest")
     skipped = output(
-        tdm.inputs.frame("x") >> rest.fetch_each(api.url + "/items/{id}", on_status={404: "skip"}), x=frame
+        tdm.inputs.frame("x") >> rest.fetch_each(api.url + "/items/{id}", on_status={404: "skip"}),
+        x=frame,
     )
     assert skipped["id"].tolist() == [3, 5]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -200,7 +238,8 @@ def test_fetch_each_status_policies(fresh_fake_api: FakeApi, caplog: pytest.LogC
 
     caplog.clear()
     empty = output(
-        tdm.inputs.frame("x") >> rest.fetch_each(api.url + "/items/{id}", on_status={404: "empty"}), x=frame
+        tdm.inputs.frame("x") >> rest.fetch_each(api.url + "/items/{id}", on_status={404: "empty"}),
+        x=frame,
     )
     assert empty["name"].tolist() == ["item-0003", "item-0005"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -212,7 +251,9 @@ def test_fetch_each_status_policies(fresh_fake_api: FakeApi, caplog: pytest.LogC
 
 def test_fetch_each_no_results_keeps_parent_columns(fresh_fake_api: FakeApi) -> None:
     frame = pd.DataFrame({"id": [9999], "k": ["a"]})
-    step = rest.fetch_each(fresh_fake_api.url + "/items/{id}", on_status={404: "empty"}, include_parent=["id", "k"])
+    step = rest.fetch_each(
+        fresh_fake_api.url + "/items/{id}", on_status={404: "empty"}, include_parent=["id", "k"]
+    )
     df = output(tdm.inputs.frame("x") >> step, x=frame)
     assert df.empty and df.columns.tolist() == ["id", "k"]
 
@@ -222,7 +263,9 @@ def test_fetch_each_concurrency_is_bounded(fresh_fake_api: FakeApi) -> None:
     api.latency_s = 0.03
     frame = pd.DataFrame({"id": range(60)})
     started = time.perf_counter()
-    df = output(tdm.inputs.frame("x") >> rest.fetch_each(api.url + "/items/{id}", concurrency=6), x=frame)
+    df = output(
+        tdm.inputs.frame("x") >> rest.fetch_each(api.url + "/items/{id}", concurrency=6), x=frame
+    )
     elapsed = time.perf_counter() - started
     assert df["id"].tolist() == list(range(60))
     assert api.max_in_flight <= 6
@@ -244,7 +287,9 @@ def test_retries_429_and_503_honouring_retry_after(fresh_fake_api: FakeApi) -> N
     api.fail_next(1, status=429, retry_after="1")
     api.fail_next(1, status=503, retry_after="0")
     started = time.perf_counter()
-    df = output(rest.get(api.url + "/items/page", records="data", retry=rest.retry(4, backoff=0, jitter=0)))
+    df = output(
+        rest.get(api.url + "/items/page", records="data", retry=rest.retry(4, backoff=0, jitter=0))
+    )
     elapsed = time.perf_counter() - started
     assert len(df) == 50
     assert api.injected == 2 and api.count == 3
@@ -329,3 +374,12 @@ def test_verify_false_warns(fresh_fake_api: FakeApi, caplog: pytest.LogCaptureFi
     report = run(rest.get(fresh_fake_api.url + "/health", verify=False))
     assert report.ok
     assert any("verification is OFF" in r.getMessage() for r in caplog.records)
+
+
+def test_params_merge_with_a_query_already_in_the_url(fresh_fake_api: FakeApi) -> None:
+    api = fresh_fake_api
+    paginate = rest.page_number(size=100, total="total")
+    df = output(rest.get(api.url + "/items/page?sort=asc", records="data", paginate=paginate))
+    assert len(df) == 230
+    assert all(r.query["sort"] == "asc" for r in api.log)
+    assert sorted(r.query["page"] for r in api.log) == ["1", "2", "3"]

@@ -77,24 +77,32 @@ def test_auth_secret_override_and_missing_key(fresh_fake_api: FakeApi) -> None:
     source = rest.get(fresh_fake_api.url + "/health", auth=rest.bearer(secret="Other"))
     output(source, secrets)
     assert fresh_fake_api.log[0].headers["authorization"] == "Bearer tok-other-1"
-    message = error(rest.get(fresh_fake_api.url + "/health", auth=rest.bearer("nope"), secret="Api"), SECRETS)
+    message = error(
+        rest.get(fresh_fake_api.url + "/health", auth=rest.bearer("nope"), secret="Api"), SECRETS
+    )
     assert "'nope'" in message and "'Api'" in message and "client_id" in message  # key names only
 
 
 def test_missing_secret_section_is_named(fresh_fake_api: FakeApi) -> None:
-    message = error(rest.get(fresh_fake_api.url + "/health", auth=rest.bearer(), secret="Nope"), SECRETS)
+    message = error(
+        rest.get(fresh_fake_api.url + "/health", auth=rest.bearer(), secret="Nope"), SECRETS
+    )
     assert "'Nope'" in message and "Api" in message
 
 
 def test_401_names_the_secret(fresh_fake_api: FakeApi) -> None:
-    message = error(rest.get(fresh_fake_api.url + "/status/401", auth=rest.bearer(), secret="Api"), SECRETS)
+    message = error(
+        rest.get(fresh_fake_api.url + "/status/401", auth=rest.bearer(), secret="Api"), SECRETS
+    )
     assert "401" in message and "'Api'" in message
 
 
 class TokenServer:
     """An OAuth2 token endpoint + a protected route on the fake API."""
 
-    def __init__(self, api: FakeApi, expires_in: float = 3600, revoke_after: int | None = None) -> None:
+    def __init__(
+        self, api: FakeApi, expires_in: float = 3600, revoke_after: int | None = None
+    ) -> None:
         self.api = api
         self.expires_in = expires_in
         self.revoke_after = revoke_after
@@ -116,7 +124,10 @@ class TokenServer:
                 cid, _, csecret = base64.b64decode(basic[6:]).decode().partition(":")
             else:
                 cid, csecret = form.get("client_id", ""), form.get("client_secret", "")
-            if form.get("grant_type") != "client_credentials" or (cid, csecret) != ("client-1", "client-s3cret"):
+            if form.get("grant_type") != "client_credentials" or (cid, csecret) != (
+                "client-1",
+                "client-s3cret",
+            ):
                 return 401, {"error": "invalid_client"}
             token = f"access-{next(self.counter)}-xyz"
             self.issued[token] = time.monotonic() + self.expires_in
@@ -143,7 +154,9 @@ def _secure_fetch(api: FakeApi, auth: Any, n: int = 12, **kw: Any) -> pd.DataFra
 @pytest.mark.parametrize("send_as", ["body", "basic"])
 def test_oauth2_token_is_fetched_once_and_shared(fresh_fake_api: FakeApi, send_as: str) -> None:
     server = TokenServer(fresh_fake_api)
-    auth = rest.oauth2_client_credentials(fresh_fake_api.url + "/oauth/token", scope="read", send_as=send_as)  # type: ignore[arg-type]
+    auth = rest.oauth2_client_credentials(
+        fresh_fake_api.url + "/oauth/token", scope="read", send_as=send_as
+    )  # type: ignore[arg-type]
     df = _secure_fetch(fresh_fake_api, auth, concurrency=4)
     assert df["id"].tolist() == list(range(12))
     assert len(server.token_requests) == 1  # four workers, one token

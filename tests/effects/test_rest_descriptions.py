@@ -24,7 +24,9 @@ def test_equal_sources_are_one_node_and_pickle() -> None:
 
 
 def test_fetch_each_is_an_arity_one_step() -> None:
-    step = rest.fetch_each("https://x.test/devices/{Uuid}/apps", params={"since": "{Since}"}, on_status={404: "skip"})
+    step = rest.fetch_each(
+        "https://x.test/devices/{Uuid}/apps", params={"since": "{Since}"}, on_status={404: "skip"}
+    )
     assert isinstance(step, FetchEach) and step.arity == 1
     assert step.columns() == ("Uuid", "Since")
     p = rest.get("https://x.test/devices", records="Devices") >> step
@@ -65,8 +67,14 @@ def test_bad_definitions_fail_when_built(build: object, match: str) -> None:
 
 def test_retry_policy_statuses() -> None:
     policy = rest.retry()
-    assert [s for s in (200, 400, 404, 429, 500, 501, 503, 505) if policy.retries_status(s)] == [429, 500, 503]
-    assert rest.retry(statuses=[502]).retries_status(502) and not rest.retry(statuses=[502]).retries_status(503)
+    assert [s for s in (200, 400, 404, 429, 500, 501, 503, 505) if policy.retries_status(s)] == [
+        429,
+        500,
+        503,
+    ]
+    assert rest.retry(statuses=[502]).retries_status(502) and not rest.retry(
+        statuses=[502]
+    ).retries_status(503)
     assert rest.no_retry().attempts == 1
 
 

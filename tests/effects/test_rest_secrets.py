@@ -44,14 +44,18 @@ def _texts_of(report: tdm.RunReport) -> list[str]:
     return texts
 
 
-def test_planted_secret_never_leaks(fresh_fake_api: FakeApi, caplog: pytest.LogCaptureFixture) -> None:
+def test_planted_secret_never_leaks(
+    fresh_fake_api: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
     api = fresh_fake_api
     caplog.set_level(logging.DEBUG)  # root: tdm's, httpx's and httpcore's own loggers too
     for name in ("httpx", "httpcore", "tdm"):
         logging.getLogger(name).setLevel(logging.DEBUG)
 
     # A server that echoes credentials back in its error bodies (it happens).
-    api.route("/leaky", lambda req: (403, {"error": "bad key", "url": req.url, "headers": req.headers}))
+    api.route(
+        "/leaky", lambda req: (403, {"error": "bad key", "url": req.url, "headers": req.headers})
+    )
 
     def token(req: RequestInfo) -> Any:
         return 401, {"error": "invalid_client", "got": req.text}
@@ -61,18 +65,40 @@ def test_planted_secret_never_leaks(fresh_fake_api: FakeApi, caplog: pytest.LogC
     pipelines = [
         # api key in the query string, 403 answer with the full URL echoed
         rest.get(api.url + "/leaky", auth=rest.api_key(query="api_key"), secret="Api"),
-        rest.get(api.url + "/leaky", params={"access_token": rest.secret_field("token")}, secret="Api"),
-        rest.get(api.url + "/leaky", auth=rest.basic(), secret="Api",
-                 headers={"aw-tenant-code": rest.secret_field("code")}),  # fmt: skip
-        rest.get(api.url + "/status/503", auth=rest.bearer(), secret="Api", retry=rest.retry(2, backoff=0)),
-        tdm.inputs.frame("x") >> rest.fetch_each(
-            api.url + "/items/{id}", auth=rest.api_key(query="key"), secret="Api", on_status={404: "skip"}
+        rest.get(
+            api.url + "/leaky", params={"access_token": rest.secret_field("token")}, secret="Api"
         ),
-        tdm.inputs.frame("x") >> rest.fetch_each(
-            api.url + "/items/{id}", auth=rest.oauth2_client_credentials(api.url + "/token"), secret="Api"
+        rest.get(
+            api.url + "/leaky",
+            auth=rest.basic(),
+            secret="Api",
+            headers={"aw-tenant-code": rest.secret_field("code")},
         ),
-        rest.get(api.url + "/items/link", paginate=rest.link_header(), auth=rest.api_key(query="token"),
-                 secret="Api"),  # fmt: skip
+        rest.get(
+            api.url + "/status/503",
+            auth=rest.bearer(),
+            secret="Api",
+            retry=rest.retry(2, backoff=0),
+        ),
+        tdm.inputs.frame("x")
+        >> rest.fetch_each(
+            api.url + "/items/{id}",
+            auth=rest.api_key(query="key"),
+            secret="Api",
+            on_status={404: "skip"},
+        ),
+        tdm.inputs.frame("x")
+        >> rest.fetch_each(
+            api.url + "/items/{id}",
+            auth=rest.oauth2_client_credentials(api.url + "/token"),
+            secret="Api",
+        ),
+        rest.get(
+            api.url + "/items/link",
+            paginate=rest.link_header(),
+            auth=rest.api_key(query="token"),
+            secret="Api",
+        ),
     ]
     texts: list[str] = []
     failures = 0
@@ -106,10 +132,15 @@ def test_effect_values_hold_names_only() -> None:
 
 
 def test_literal_credentials_are_redacted_or_refused() -> None:
-    source = rest.get("https://api.example.com/x?api_key=literal-key", headers={"Authorization": "Basic abc"})
+    source = rest.get(
+        "https://api.example.com/x?api_key=literal-key", headers={"Authorization": "Basic abc"}
+    )
     assert "literal-key" not in repr(source.plan.nodes[0].op)
     assert "Basic abc" not in repr(source.plan.nodes[0].op)
     assert "literal-key" not in source.plan.descriptions[0]
     with pytest.raises(ValueError, match="carries a password"):
         rest.get("https://bob:hunter2@api.example.com/x")
-    assert redact_text("see https://u:p@h.test/a?password=x&q=1") == "see https://***@h.test/a?password=***&q=1"
+    assert (
+        redact_text("see https://u:p@h.test/a?password=x&q=1")
+        == "see https://***@h.test/a?password=***&q=1"
+    )
