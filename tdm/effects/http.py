@@ -29,17 +29,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
-import httpx
 import pandas as pd
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-)
 
 from tdm._types import Frame
 from tdm.core.rest_effects import (
@@ -63,6 +56,11 @@ from tdm.core.rest_effects import _RestOptions as RestOptions
 from tdm.effects.dispatch import EffectEnv, handle
 from tdm.effects.secrets import Secret, scrub
 from tdm.errors import EffectError, SecretNotFoundError
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx and tenacity are imported on first use, so `import tdm` (and `tdm.core`) stays light.
 
 __all__ = ["redact_text"]
 
@@ -144,6 +142,8 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
     """One TLS context per process and setting: loading CA certificates costs milliseconds."""
     ctx = _SSL.get(verify)
     if ctx is None:
+        import httpx
+
         ctx = _SSL[verify] = httpx.create_ssl_context(verify=verify)
     return ctx
 
@@ -167,11 +167,20 @@ class StatusError(EffectError):
         self.status = status
 
 
-_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_ERRORS: list[tuple[type[Exception], ...]] = []
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """httpx's errors worth a retry: timeouts, network errors, broken responses."""
+    if not _ERRORS:
+        import httpx
+
+        _ERRORS.append((httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError))
+    return _ERRORS[0]
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (_Retryable, *_RETRYABLE_ERRORS))
+    return isinstance(exc, (_Retryable, *_transport_errors()))
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -337,7 +346,7 @@ class _Call:
             name: env.secret(name) for name in effect.secret_names()
         }
         self.limiter = _RateLimiter(effect.rate_limit) if effect.rate_limit else None
-        self.timeout = httpx.Timeout(effect.timeout)
+        self.timeout = effect.timeout
         self.auth_headers: dict[str, str] = {}
         self.auth_params: dict[str, str] = {}
         self.oauth: _OAuth2 | None = None
@@ -392,6 +401,8 @@ class _Call:
             raise EffectError(f"unsupported auth {type(auth).__name__}", node=self.node)
 
     def client(self) -> httpx.AsyncClient:
+        import httpx
+
         # Small pools: each worker has its own client and one request in flight at a time.
         return httpx.AsyncClient(
             verify=_ssl_context(self.effect.verify),
@@ -402,6 +413,8 @@ class _Call:
 
     def shown(self, url: str, params: Mapping[str, str] | None = None) -> str:
         if params:
+            import httpx
+
             url = str(httpx.URL(url).copy_merge_params({**params}))
         return redact_url(url, frozenset(_extra_sensitive))
 
@@ -438,7 +451,7 @@ class _Call:
             if policy.attempts == 1 or not policy.retries_status(response.status_code):
                 return response
             failure = _Retryable(response)
-        except _RETRYABLE_ERRORS as exc:
+        except _transport_errors() as exc:
             if policy.attempts == 1:
                 raise self._gave_up(request, exc, attempts, started) from None
             failure = exc
@@ -446,6 +459,13 @@ class _Call:
         if time.monotonic() - started + pause >= policy.deadline:
             return self._last(request, failure, attempts, started)
         await asyncio.sleep(pause)
+
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception,
+            stop_after_attempt,
+            stop_before_delay,
+        )
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts - 1)
@@ -465,7 +485,9 @@ class _Call:
                     if policy.retries_status(response.status_code) and attempts < policy.attempts:
                         raise _Retryable(response)
                     return response
-        except (_Retryable, *_RETRYABLE_ERRORS) as exc:
+        except Exception as exc:
+            if not _is_retryable(exc):
+                raise
             return self._last(request, exc, attempts, started)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -529,6 +551,8 @@ class _Call:
         self.requests += 1
         began = time.perf_counter()
         # Merged by hand: httpx would *replace* a query already in the URL (a next-page link).
+        import httpx
+
         url = httpx.URL(request.url)
         if params:
             url = url.copy_merge_params(params)

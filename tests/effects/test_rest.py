@@ -383,3 +383,12 @@ def test_params_merge_with_a_query_already_in_the_url(fresh_fake_api: FakeApi) -
     assert len(df) == 230
     assert all(r.query["sort"] == "asc" for r in api.log)
     assert sorted(r.query["page"] for r in api.log) == ["1", "2", "3"]
+
+
+def test_fetch_each_on_an_empty_frame_makes_no_request(fresh_fake_api: FakeApi) -> None:
+    step = rest.fetch_each(fresh_fake_api.url + "/items/{id}", include_parent=["id", "k"])
+    df = output(
+        tdm.inputs.frame("x") >> step, x=pd.DataFrame({"id": pd.Series([], dtype="int64"), "k": []})
+    )
+    assert df.columns.tolist() == ["id", "k"] and df.empty
+    assert fresh_fake_api.count == 0
