@@ -71,7 +71,9 @@ _T = TypeVar("_T")
 # ---------------------------------------------------------------------------------------------
 # redaction, also applied to httpx's and httpcore's own log records
 # ---------------------------------------------------------------------------------------------
-_extra_sensitive: set[str] = set()
+# Query parameter names that api_key(query=...) auths use; replaced whole (never mutated) so
+# that readers on other threads always see a consistent value.
+_extra_sensitive: frozenset[str] = frozenset()
 _URL_IN_TEXT = re.compile(r"""https?://[^\s"'<>]+""")
 
 
@@ -81,8 +83,14 @@ def redact_text(text: str) -> str:
     >>> redact_text("GET https://h.test/x?token=abc failed")
     'GET https://h.test/x?token=*** failed'
     """
-    extra = frozenset(_extra_sensitive)
+    extra = _extra_sensitive
     return scrub(_URL_IN_TEXT.sub(lambda m: redact_url(m.group(0), extra), text))
+
+
+def _sensitive_param(name: str) -> None:
+    global _extra_sensitive
+    if name.lower() not in _extra_sensitive:
+        _extra_sensitive = _extra_sensitive | {name.lower()}
 
 
 class _RedactingFilter(logging.Filter):
@@ -353,7 +361,7 @@ class _Call:
         self.requests = 0
         auth = effect.auth
         if isinstance(auth, ApiKey) and auth.query:
-            _extra_sensitive.add(auth.query.lower())
+            _sensitive_param(auth.query)
         if not effect.verify:
             log.warning(
                 "%s: TLS certificate verification is OFF for this source (verify=False)",
@@ -416,7 +424,7 @@ class _Call:
             import httpx
 
             url = str(httpx.URL(url).copy_merge_params({**params}))
-        return redact_url(url, frozenset(_extra_sensitive))
+        return redact_url(url, _extra_sensitive)
 
     def _pause(self, exc: BaseException | None, failed: int) -> float:
         """Seconds to wait after the ``failed``-th failed attempt: Retry-After, else backoff."""
