@@ -122,11 +122,11 @@ _AZURE_KEYS: Mapping[str, tuple[str, ...]] = {
     "connection_string": ("connection_string", "connectionstring", "conn_str"),
     "account_name": ("account_name", "accountname", "storage_account"),
     "account_key": ("account_key", "accountkey"),
-    "sas_token": ("sas_token", "sas", "credential"),
+    "sas_token": ("sas_token", "sas"),
     "tenant_id": ("tenant_id",),
     "client_id": ("client_id",),
     "client_secret": ("client_secret",),
-    "account_url": ("account_url",),
+    "account_host": ("account_host", "blob_host"),
 }
 
 
@@ -520,7 +520,7 @@ def _csv_arrow(source: Any, options: Mapping[str, Any], tsv: bool) -> pa.Table:
     convert = pa_csv.ConvertOptions(
         include_columns=list(columns) if columns is not None else None,
         column_types=types or None,
-        strings_can_be_null=False,
+        strings_can_be_null=True,  # like pandas: an empty field is NaN, not ""
     )
     if options.get("na_values") is not None:
         na = options["na_values"]
