@@ -12,13 +12,13 @@ import uuid
 from pathlib import Path
 
 import fsspec
-from fsspec.implementations.memory import MemoryFileSystem
 import pandas as pd
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 import tdm
 from tdm import files
-from tdm.core.file_effects import Read, Write
+from tdm.core.file_effects import Write
 from tdm.effects.files import is_transient, resolve_uri
 from tdm.effects.secrets import MappingSecrets
 from tdm.errors import DefinitionError
@@ -59,7 +59,9 @@ def test_unknown_extension_suggests_format() -> None:
         files.read("data/devices.xlsx")
     with pytest.raises(DefinitionError, match="no extension"):
         files.write("output/devices", partition_by=["platform"])
-    assert files.write("output/devices", format="parquet", partition_by=["p"]).partition_by == ("p",)
+    assert files.write("output/devices", format="parquet", partition_by=["p"]).partition_by == (
+        "p",
+    )
     with pytest.raises(DefinitionError, match="unknown file format 'xml'"):
         files.read("a.csv", format="xml")  # type: ignore[arg-type]
     with pytest.raises(DefinitionError, match="unknown write mode"):
@@ -172,7 +174,11 @@ def test_append_with_other_columns_fails_and_keeps_file(mem: str) -> None:
     assert "cannot append" in error and "missing: ['ok']" in error and uri in error
     assert fsspec.filesystem("memory").cat(uri) == before
     # same columns in another order are reordered to the file's
-    ok(write_then(uri, sample(1, offset=7)[["ok", "id", "amount", "platform", "date"]], mode="append"))
+    ok(
+        write_then(
+            uri, sample(1, offset=7)[["ok", "id", "amount", "platform", "date"]], mode="append"
+        )
+    )
     assert ok(tdm.run(files.read(uri))).output["id"].tolist() == [0, 1, 7]
 
 
@@ -199,7 +205,11 @@ def test_partitioned_write_and_read_back(fmt: str, store: str, mem: str, tmp_pat
     back = back.sort_values("id")[list(data.columns)]
     assert_same(back, data)
     # overwrite replaces every partition (no stale ones)
-    ok(write_then(uri, sample(2, offset=20).assign(platform="web"), format=fmt, partition_by=["platform"]))
+    ok(
+        write_then(
+            uri, sample(2, offset=20).assign(platform="web"), format=fmt, partition_by=["platform"]
+        )
+    )
     again = ok(tdm.run(files.read(uri, format=fmt))).output  # type: ignore[arg-type]
     assert sorted(again["platform"].unique()) == ["web"] and len(again) == 2
 
@@ -207,7 +217,11 @@ def test_partitioned_write_and_read_back(fmt: str, store: str, mem: str, tmp_pat
 def test_partitioned_append_adds_files(mem: str) -> None:
     uri = f"{mem}/events"
     ok(write_then(uri, sample(2), format="parquet", partition_by=["platform"], mode="append"))
-    ok(write_then(uri, sample(2, offset=2), format="parquet", partition_by=["platform"], mode="append"))
+    ok(
+        write_then(
+            uri, sample(2, offset=2), format="parquet", partition_by=["platform"], mode="append"
+        )
+    )
     back = ok(tdm.run(files.read(uri, format="parquet"))).output
     assert sorted(back["id"]) == [0, 1, 2, 3]
 
@@ -224,12 +238,16 @@ def _poisoned(n: int) -> pd.DataFrame:
     bad = df["platform"].astype(object).where(df["platform"] != "ios", "x")
     values = [1 if p == "android" else "zzz" for p in df["platform"]]
     frame = df.assign(platform=bad, mixed=pd.Series(values, dtype=object))
-    frame.loc[frame["platform"] == "x", "mixed"] = pd.Series([1, "b"] * n, dtype=object)[: (frame["platform"] == "x").sum()].to_numpy()
+    frame.loc[frame["platform"] == "x", "mixed"] = pd.Series([1, "b"] * n, dtype=object)[
+        : (frame["platform"] == "x").sum()
+    ].to_numpy()
     return frame
 
 
 @pytest.mark.parametrize("store", ["memory", "local"])
-def test_failed_partitioned_write_leaves_previous_output(store: str, mem: str, tmp_path: Path) -> None:
+def test_failed_partitioned_write_leaves_previous_output(
+    store: str, mem: str, tmp_path: Path
+) -> None:
     uri = f"{mem}/parts" if store == "memory" else str(tmp_path / "parts")
     ok(write_then(uri, sample(4), format="parquet", partition_by=["platform"]))
     fs, root = fsspec.core.url_to_fs(uri)
@@ -279,7 +297,9 @@ def test_killed_process_mid_write_leaves_previous_file(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         temps: list[Path] = []
         while time.monotonic() < deadline and not temps:
-            temps = [p for p in tmp_path.iterdir() if ".tdm-tmp-" in p.name and p.stat().st_size > 0]
+            temps = [
+                p for p in tmp_path.iterdir() if ".tdm-tmp-" in p.name and p.stat().st_size > 0
+            ]
             time.sleep(0.01)
         assert temps, "the writer never started writing its temporary file"
         os.kill(proc.pid, signal.SIGKILL)
@@ -306,7 +326,9 @@ def test_missing_file_is_a_clear_failure(mem: str, tmp_path: Path) -> None:
 def test_wrong_secret_name_fails_and_writes_nothing(mem: str) -> None:
     rt = tdm.Runtime(secrets=MappingSecrets({"S3": {"key": "k-value-1", "secret": "s-value-1"}}))
     error = failed(write_then(f"{mem}/x.csv", sample(2), runtime=rt, secret="S4"))
-    assert f"cannot write {mem}/x.csv" in error and "'S4' not found" in error and "there: S3" in error
+    assert (
+        f"cannot write {mem}/x.csv" in error and "'S4' not found" in error and "there: S3" in error
+    )
     assert "s-value-1" not in error
     assert not fsspec.filesystem("memory").exists(f"{mem}/x.csv")
 
