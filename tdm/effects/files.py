@@ -495,7 +495,7 @@ def _typed_partition(values: Sequence[str | None]) -> Any:
 
 _CSV_ARROW_OPTIONS = frozenset(
     {"sep", "delimiter", "usecols", "columns", "encoding", "skiprows", "quotechar", "na_values"}
-    | {"names", "header", "dtype"}
+    | {"names", "header", "dtype", "block_size"}
 )
 
 
@@ -507,7 +507,7 @@ def _csv_arrow(source: Any, options: Mapping[str, Any], tsv: bool) -> pa.Table:
         column_names=list(options["names"]) if options.get("names") else None,
         autogenerate_column_names=options.get("header", "infer") is None
         and not options.get("names"),
-        block_size=1 << 24,
+        block_size=int(options.get("block_size", 1 << 24)),
     )
     if options.get("names") and options.get("header", "infer") not in (None, "infer"):
         read.skip_rows_after_names = 1
@@ -607,29 +607,15 @@ def read_frame(effect: Read, env: EffectEnv) -> Frame:
         uri = target.uri
         paths, root, many = retry(lambda: _expand(target, fmt))
         arrow = fmt == "parquet" or (fmt == "csv" and _csv_uses_arrow(options))
-        parts: list[Any] = []
-        for path in paths:
-            if arrow:
-                parts.append(retry(functools.partial(_read_arrow, target, path, fmt, options)))
-            else:
-                parts.append(
-                    retry(functools.partial(_read_pandas, target, path, fmt, dict(options)))
-                )
-        counts = [t.num_rows if arrow else len(t) for t in parts]
+        try:
+            frame, counts = _load(target, paths, fmt, options, arrow, retry)
+        except pa.ArrowInvalid as exc:
+            # pyarrow infers CSV column types from the first block; a later value that does not
+            # fit (a word in a column of numbers) fails there. pandas' reader copes: use it.
+            if not (arrow and fmt == "csv" and "conversion error" in str(exc).lower()):
+                raise
+            frame, counts = _load(target, paths, fmt, options, False, retry)
         partitions = [_partition_values(p, root) for p in paths]
-        if arrow:
-            table = (
-                parts[0]
-                if len(parts) == 1
-                else pa.concat_tables(parts, promote_options="permissive")
-            )
-            parts.clear()
-            frame = _to_pandas(table)
-            del table
-            frame = _cast_dtypes(frame, options.get("dtype"))
-        else:
-            frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-            parts.clear()
     except Exception as exc:
         raise _effect_error("read", uri, fmt, exc, env, retry) from exc
     displays = [target.display(p) for p in paths]
@@ -644,6 +630,35 @@ def read_frame(effect: Read, env: EffectEnv) -> Frame:
         )
     frame.attrs["source_path"] = displays if many else displays[0]
     return frame
+
+
+def _load(
+    target: FileTarget,
+    paths: Sequence[str],
+    fmt: str,
+    options: Mapping[str, Any],
+    arrow: bool,
+    retry: _Retry,
+) -> tuple[Frame, list[int]]:
+    """Read ``paths`` into one frame (one Arrow table converted once, when ``arrow``)."""
+    if not arrow:
+        pandas_options = {k: v for k, v in options.items() if k != "block_size"}
+        frames = [
+            retry(functools.partial(_read_pandas, target, path, fmt, pandas_options))
+            for path in paths
+        ]
+        counts = [len(f) for f in frames]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return frame, counts
+    tables = [retry(functools.partial(_read_arrow, target, path, fmt, options)) for path in paths]
+    counts = [t.num_rows for t in tables]
+    table = (
+        tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    )
+    tables.clear()
+    frame = _to_pandas(table)
+    del table
+    return _cast_dtypes(frame, options.get("dtype")), counts
 
 
 def _cast_dtypes(frame: Frame, dtype: Any) -> Frame:
@@ -688,6 +703,7 @@ def _serialize(
         table = pa.Table.from_pandas(frame, preserve_index=_keeps_index(frame))
         pq.write_table(table, sink, compression=opts.pop("compression", "snappy"), **opts)
         return
+    compression = opts.pop("compression", compression)  # an explicit option wins
     # pandas-stubs' overloads cannot see through **opts, hence the Any.
     writer: Any = frame.reset_index() if _keeps_index(frame) else frame
     if fmt == "csv":
@@ -836,7 +852,8 @@ def _write_partitioned(frame: Frame, effect: Write, target: FileTarget, retry: _
     fmt = effect.format
     columns = effect.partition_by or ()
     options = _writer_options(effect)
-    compression = options.pop("file_compression", None)
+    # Text formats in partitions: compressed if asked, e.g. compression="gzip" -> part-....csv.gz
+    compression = None if fmt == "parquet" else options.pop("compression", None)
     token = uuid.uuid4().hex[:12]
     stage = _tmp_name(dest, token)
     suffix = _FORMAT_SUFFIX[fmt] + _COMPRESSION_SUFFIX.get(compression or "", "")

@@ -386,3 +386,22 @@ def test_permanent_errors_are_not_retried() -> None:
     wrapped = OSError("s3 said")
     wrapped.__cause__ = ConnectionError("dropped")
     assert is_transient(wrapped)
+
+
+def test_partitioned_text_files_can_be_compressed(mem: str) -> None:
+    uri = f"{mem}/gz"
+    ok(write_then(uri, sample(4), format="csv", partition_by=["platform"], compression="gzip"))
+    fs = fsspec.filesystem("memory")
+    names = fs.find(uri)
+    assert names and all(n.endswith(".csv.gz") for n in names)
+    assert fs.cat(names[0])[:2] == b"\x1f\x8b"
+    back = ok(tdm.run(files.read(uri, format="csv"))).output.sort_values("id")
+    assert_same(back[list(sample().columns)], sample(4))
+
+
+def test_csv_type_surprise_late_in_the_file_falls_back_to_pandas(tmp_path: Path) -> None:
+    rows = "\n".join(str(i) for i in range(2000))
+    (tmp_path / "late.csv").write_text(f"code\n{rows}\nN/A-7\n", encoding="utf-8")
+    # a small block makes pyarrow infer int64 from the first block, then meet "N/A-7"
+    df = ok(tdm.run(files.read(str(tmp_path / "late.csv"), block_size=1024))).output
+    assert len(df) == 2001 and df["code"].iloc[-1] == "N/A-7"
