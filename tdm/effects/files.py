@@ -253,7 +253,20 @@ def open_target(
     protocol = resolved.split("://", 1)[0] if "://" in resolved else "file"
     extra = options.get("storage_options")
     opts = storage_options(protocol, secret, env, extra)
-    fs, path = url_to_fs(resolved, **opts)
+    try:
+        fs, path = url_to_fs(resolved, **opts)
+    except ValueError as exc:
+        if "protocol not known" not in str(exc).lower():
+            raise
+        from fsspec.registry import known_implementations
+
+        raise EffectError(
+            f"cannot open {_safe(resolved)}: unknown storage protocol {protocol!r}; known: "
+            f"{', '.join(sorted(known_implementations))} (or install the fsspec "
+            "implementation that provides it)",
+            node=env.node,
+            uri=_safe(resolved),
+        ) from None
     return FileTarget(fs, path, _safe(resolved))
 
 
@@ -400,6 +413,11 @@ def _effect_error(
             f"{where} as {fmt}: {_cause(exc)}; check the file's contents, or pass format= / "
             "reader options if they differ from its extension's defaults"
         )
+    elif isinstance(exc, ImportError):
+        scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+        extra = "s3" if scheme in _S3 else "azure" if scheme in _AZURE else None
+        hint = f"pip install 'tdm[{extra}]'" if extra else "install the fsspec implementation"
+        text = f"{where}: {_cause(exc)}; {hint}"
     elif is_transient(exc):
         text = f"{where}: {_cause(exc)} (gave up after {retry.attempts} attempts)"
     else:

@@ -405,3 +405,8 @@ def test_csv_type_surprise_late_in_the_file_falls_back_to_pandas(tmp_path: Path)
     # a small block makes pyarrow infer int64 from the first block, then meet "N/A-7"
     df = ok(tdm.run(files.read(str(tmp_path / "late.csv"), block_size=1024))).output
     assert len(df) == 2001 and df["code"].iloc[-1] == "N/A-7"
+
+
+def test_unknown_protocol_is_named() -> None:
+    error = failed(tdm.run(files.read("nosuch://bucket/x.csv")))
+    assert "unknown storage protocol 'nosuch'" in error and "s3" in error
