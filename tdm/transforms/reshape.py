@@ -46,8 +46,17 @@ def flatten_record(
     return out
 
 
-def _nested(value: Any) -> bool:
-    return isinstance(value, Mapping | list | tuple)
+def _nested(value: Any, lists: bool = True) -> bool:
+    return isinstance(value, Mapping) or (lists and isinstance(value, list | tuple))
+
+
+def _flatten_cell(col: Any, value: Any, sep: str, lists: bool) -> dict[str, Any]:
+    if _nested(value, lists):
+        # an empty object or array adds no columns; its row is null in the others
+        return flatten_record({col: value}, sep=sep, lists=lists) if len(value) else {}
+    if value is None or (isinstance(value, float) and value != value):
+        return {}
+    return {col: value}
 
 
 @transform
@@ -80,7 +89,8 @@ def flatten_json(
         cols = [
             c
             for c in df.columns
-            if df[c].dtype == object and bool(df[c].map(_nested, na_action="ignore").any())
+            if df[c].dtype == object
+            and bool(df[c].map(lambda v: _nested(v, lists), na_action="ignore").any())
         ]
     else:
         cols = as_list(columns)
@@ -94,10 +104,7 @@ def flatten_json(
         if col not in cols:
             pieces.append(df[col])
             continue
-        rows = [
-            flatten_record({col: v}, sep=sep, lists=lists) if _nested(v) else {col: v}
-            for v in df[col].tolist()
-        ]
+        rows = [_flatten_cell(col, v, sep, lists) for v in df[col].tolist()]
         flat = pd.DataFrame.from_records(rows, index=df.index)
         if flat.shape[1] == 0:
             flat = pd.DataFrame({col: [None] * len(df)}, index=df.index)
