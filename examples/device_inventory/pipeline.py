@@ -4,8 +4,8 @@
 2. Query Security: one ``GET /api/mdm/devices/{Uuid}/security`` per device (32 at a time);
    a retired device answers 404 and is skipped instead of failing the run.
 3. Join the two on ``Uuid`` (left join: every device stays, with or without security data).
-4. Rename the columns, normalise the hand-typed US states to USPS codes, stamp the run's
-   load date, and write a CSV.
+4. Rename the columns, keep them in a fixed order, normalise the hand-typed US states to
+   USPS codes, stamp the run's load date, and write a CSV.
 
 Credentials never appear here: the ``AirWatch`` secret (``~/.tdm/secrets.yml`` or
 ``TDM_SECRET__AIRWATCH__CODE`` / ``..._KEY`` variables) holds the tenant ``code`` and the Basic
@@ -24,7 +24,13 @@ from pathlib import Path
 
 import tdm
 from tdm import files, rest
-from tdm.transforms import append_date_column, join, rename_columns, standardize_us_state
+from tdm.transforms import (
+    append_date_column,
+    join,
+    rename_columns,
+    select,
+    standardize_us_state,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,8 +73,9 @@ def build(base_url: str, output: str, *, page_size: int = 500) -> tdm.Pipeline:
         **airwatch,
     )
     return (
-        join(devices, security, on="Uuid", how="left").named("Join Security")
+        join(on="Uuid", how="left").named("Join Security")(devices, security)
         >> rename_columns(COLUMNS).named("Rename Columns")
+        >> select(list(COLUMNS.values())).named("Select Columns")
         >> standardize_us_state("state").named("Normalize State")
         >> append_date_column("load_date", fmt="%Y-%m-%d").named("Add Load Date")
         >> files.write(output, format="csv", label="Write CSV")
