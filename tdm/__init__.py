@@ -26,6 +26,7 @@ from tdm.core import (
     transform,
     transform_with_context,
 )
+from tdm.config import load_yaml
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
 from tdm.transforms import concat, join
 
@@ -50,6 +51,7 @@ __all__ = [
     "executors",
     "inputs",
     "join",
+    "load_yaml",
     "pipe",
     "run",
     "transform",
