@@ -28,7 +28,7 @@ from tdm.core.pipeline import Pipeline
 from tdm.effects.secrets import PROVIDER_KINDS
 from tdm.errors import ConfigError, TdmError
 
-__all__ = ["load_yaml"]
+__all__ = ["load_settings", "load_yaml"]
 
 TOP_KEYS = (
     "version",
@@ -119,6 +119,20 @@ def load_yaml(
         registry=registry or default_registry(),
     )
     return loader.load(text)
+
+
+def load_settings(
+    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+) -> Project:
+    """Load a settings file (``$TDM_HOME/config.yml``): alert managers, state, secrets, deploy.
+
+    It has the top-level keys of a pipeline file except the pipelines themselves; the CLI uses
+    its settings for every pipeline file that does not set its own.
+    """
+    text, file = _read(path)
+    loader = _Loader(file=file, params={}, env=env if env is not None else os.environ,
+                     registry=default_registry())
+    return loader.load(text, settings_only=True)
 
 
 def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:
@@ -212,7 +226,7 @@ class _Loader:
         self.routes: dict[str, tuple[str, int | None]] = {}
 
     # top level ------------------------------------------------------------------------------
-    def load(self, text: str) -> Project:
+    def load(self, text: str, *, settings_only: bool = False) -> Project:
         where = _Where(self.file, None)
         doc = parse_yaml(text, source=self.file)
         if doc is None:
@@ -242,10 +256,17 @@ class _Loader:
                 "the current name, `pipeline_drivers` the original one)"
             )
         key = "pipelines" if "pipelines" in doc else "pipeline_drivers"
-        if key not in doc:
+        if settings_only:
+            if key in doc:
+                raise where.at(doc.key_line(key)).error(
+                    "a settings file (config.yml) holds alert_managers, state_manager, secrets "
+                    "and deploy; move the pipelines to their own file"
+                )
+            doc[key] = LineList()
+        elif key not in doc:
             raise where.error("no `pipelines:` key; declare at least one pipeline under it")
         raw = doc[key]
-        if not isinstance(raw, LineList) or not raw:
+        if not isinstance(raw, LineList) or (not raw and not settings_only):
             raise where.at(doc.key_line(key)).error(
                 f"`{key}` must be a non-empty list of pipelines (each with `name` and `pipes`), "
                 f"got {_type_name(raw)}"
