@@ -55,6 +55,8 @@ DEPLOY_KEYS = (
     "secrets_mount",
     "log_format",
 )
+TEXT_SOURCE = "<yaml text>"
+"""What messages call YAML given as text rather than as a file."""
 # Keys every original tdm pipe carried in its config; the run supplies them now.
 IGNORED_PIPE_CONFIG = ("job_id", "pipeline_id", "pipe_id", "stats", "name")
 
@@ -113,7 +115,7 @@ def load_yaml(
     """
     text, file = _read(source)
     loader = _Loader(
-        file=file,
+        file=file or TEXT_SOURCE,
         params=dict(params or {}),
         env=env if env is not None else os.environ,
         registry=registry or default_registry(),
@@ -302,7 +304,7 @@ class _Loader:
             secrets=secrets,
             secret_routes={name: kind for name, (kind, _) in self.routes.items()},
             deploy=deploy,
-            source=self.file,
+            source=None if self.file == TEXT_SOURCE else self.file,
         )
 
     def _version(self, doc: LineDict, where: _Where) -> None:
@@ -317,10 +319,21 @@ class _Loader:
     # substitution ---------------------------------------------------------------------------
     def _substitute(self, value: Any, where: _Where, *, allow_params: bool = True) -> Any:
         if isinstance(value, LineDict):
-            for key in list(value):
-                value[key] = self._substitute(
-                    value[key], where.at(value.key_line(key)), allow_params=allow_params
+            if isinstance(value.get("name"), str):
+                value["name"] = self._substitute(
+                    value["name"], where.at(value.key_line("name")), allow_params=allow_params
                 )
+            name = value.get("name")
+            if isinstance(name, str):
+                if "pipes" in value:
+                    where = _Where(where.file, where.line, pipeline=name)
+                elif "type" in value and where.pipeline is not None:
+                    where = _Where(where.file, where.line, where.pipeline, name)
+            for key in list(value):
+                if key != "name":
+                    value[key] = self._substitute(
+                        value[key], where.at(value.key_line(key)), allow_params=allow_params
+                    )
             return value
         if isinstance(value, LineList):
             for i in range(len(value)):
@@ -539,7 +552,7 @@ class _Loader:
             factory = self.registry.resolve(entry)
         except ConfigError as exc:
             raise where_type.error(_bare(exc)) from None
-        kwargs = dict(config)
+        kwargs = {k: _plain(v) for k, v in config.items()}
         lines = dict(config.lines)
         for key in IGNORED_PIPE_CONFIG:
             kwargs.pop(key, None)
@@ -585,7 +598,8 @@ class _Loader:
         return pipeline, PipeSpec(decl.name, decl.type, tuple(decl.parents), secret, where.line)
 
     def _secret(self, kwargs: dict[str, Any], config: LineDict, where: _Where) -> str | None:
-        raw = kwargs.pop("secrets", None)
+        raw = config.get("secrets") if "secrets" in kwargs else None
+        kwargs.pop("secrets", None)
         direct = kwargs.pop("secret", None)
         if raw is not None and direct is not None:
             raise where.at(config.key_line("secret")).error(
