@@ -125,6 +125,9 @@ def parse_yaml(text: str, *, source: str | None = None) -> Any:
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         context = f" ({exc.context})" if exc.context and exc.problem else ""
+        start = exc.context_mark
+        if exc.problem and start is not None and mark is not None and start.line != mark.line:
+            context = f" ({exc.context} that starts on line {start.line + 1})"
         raise ConfigError(
             f"YAML syntax error: {problem}{context}; check the indentation and quoting "
             "around this line",

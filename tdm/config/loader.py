@@ -500,7 +500,10 @@ class _Loader:
                 raise where.at(parents_line).error(
                     f"parent {p!r} is listed twice; list each parent once"
                 )
-        return _Decl(name, type_name.strip(), config, parents, parents_line, where)
+        decl = _Decl(name, type_name.strip(), config, parents, parents_line, where)
+        decl.type_line = raw.key_line("type")
+        decl.config_line = raw.key_line("config") if "config" in raw else raw.line
+        return decl
 
     def _build(
         self, declared: list[_Decl], where: _Where
@@ -546,12 +549,11 @@ class _Loader:
         try:
             entry = self.registry.lookup(decl.type)
         except ConfigError as exc:
-            raise where.at(config.key_line("type") or where.line).error(_bare(exc)) from None
-        where_type = where
+            raise where.at(decl.type_line).error(_bare(exc)) from None
         try:
             factory = self.registry.resolve(entry)
         except ConfigError as exc:
-            raise where_type.error(_bare(exc)) from None
+            raise where.at(decl.type_line).error(_bare(exc)) from None
         kwargs = {k: _plain(v) for k, v in config.items()}
         lines = dict(config.lines)
         for key in IGNORED_PIPE_CONFIG:
@@ -678,11 +680,11 @@ class _Loader:
                 and n not in kwargs
             ][len(args) :]
             if missing:
-                raise where.at(config.line).error(
+                raise where.at(decl.config_line).error(
                     f"{entry.name} needs config {', '.join(repr(m) for m in missing)}: add "
                     f"{', '.join(f'{m}: ...' for m in missing)} under `config`"
                 ) from None
-            raise where.at(config.line).error(
+            raise where.at(decl.config_line).error(
                 f"{entry.name} cannot take this config; its parameters are {sig}"
             ) from None
         hints = _hints(factory)
@@ -867,7 +869,16 @@ _KEEP = _KeepType()
 
 
 class _Decl:
-    __slots__ = ("config", "name", "parents", "parents_line", "type", "where")
+    __slots__ = (
+        "config",
+        "config_line",
+        "name",
+        "parents",
+        "parents_line",
+        "type",
+        "type_line",
+        "where",
+    )
 
     def __init__(
         self,
@@ -880,6 +891,8 @@ class _Decl:
     ) -> None:
         self.name, self.type, self.config = name, type_, config
         self.parents, self.parents_line, self.where = parents, parents_line, where
+        self.type_line: int | None = where.line
+        self.config_line: int | None = where.line
 
 
 def _topological(declared: list[_Decl], by_name: Mapping[str, _Decl]) -> list[_Decl]:
