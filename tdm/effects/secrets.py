@@ -425,6 +425,7 @@ class AwsSecrets:
         endpoint_url: another endpoint (a VPC endpoint, or a local test server).
         prefix: prepended to every secret name (``"prod/"`` + ``"AirWatch"``).
         profile: a named AWS profile.
+        attempts: total tries per request (botocore's standard retry mode).
     """
 
     def __init__(
@@ -434,7 +435,9 @@ class AwsSecrets:
         endpoint_url: str | None = None,
         prefix: str = "",
         profile: str | None = None,
+        attempts: int = 3,
     ) -> None:
+        self.attempts = attempts
         self.region = region
         self.endpoint_url = endpoint_url
         self.prefix = prefix
@@ -451,9 +454,18 @@ class AwsSecrets:
                 raise SecretNotFoundError(
                     "AWS Secrets Manager needs boto3; install it with: pip install 'tdm[aws]'"
                 ) from None
+            from botocore.config import Config
+
             session = boto3.session.Session(profile_name=self.profile)
             self._client = session.client(
-                "secretsmanager", region_name=self.region, endpoint_url=self.endpoint_url
+                "secretsmanager",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=Config(
+                    retries={"max_attempts": self.attempts, "mode": "standard"},
+                    connect_timeout=10,
+                    read_timeout=30,
+                ),
             )
         return self._client
 
