@@ -325,8 +325,8 @@ def run(
     frames = _read_inputs(inputs)
     if progress is None:
         progress = sys.stderr.isatty()
+    project.check_secrets()
     runtime = _observability(project, log_format=log_format, log_level=log_level, progress=progress)
-    project.check_secrets(runtime.secrets)
     failed: list[str] = []
     for spec in chosen:
         wanted = set(spec.pipeline.inputs())

@@ -82,3 +82,8 @@ def _sink(effect: Sink, frames: tuple[pd.DataFrame, ...], env: EffectEnv) -> pd.
 
 def sink(target: str, *, secret: str | None = None, label: str | None = None) -> Sink:
     return Sink(target, secret=secret, label=label)
+
+
+@tdm.transform
+def boom(df: pd.DataFrame, *, message: str = "boom") -> pd.DataFrame:
+    raise ValueError(message)
