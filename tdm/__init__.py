@@ -15,6 +15,7 @@ and reporting on every node.
 
 from tdm import errors, executors, inputs, transforms
 from tdm._types import Frame
+from tdm.config import load_yaml
 from tdm.core import (
     Pipe,
     PipeError,
@@ -26,7 +27,6 @@ from tdm.core import (
     transform,
     transform_with_context,
 )
-from tdm.config import load_yaml
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
 from tdm.transforms import concat, join
 

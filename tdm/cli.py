@@ -65,8 +65,11 @@ def _version() -> str:
 
 @click.group(
     cls=_TdmGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 100,
-                      "max_content_width": 100},
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "terminal_width": 100,
+        "max_content_width": 100,
+    },
 )
 @click.version_option(_version(), "--version", prog_name="tdm", message="%(prog)s %(version)s")
 def cli() -> None:
@@ -160,9 +163,7 @@ PIPELINES = click.option(
 
 
 # observability -------------------------------------------------------------------------------
-def _observability(
-    project: Project, *, log_format: str, log_level: str, progress: bool
-) -> Any:
+def _observability(project: Project, *, log_format: str, log_level: str, progress: bool) -> Any:
     """Build the run's ``Runtime``: logging, audit store, alerters, progress and secrets.
 
     The one place that wires observability into a CLI run; it uses ``tdm.logging``,
@@ -194,8 +195,11 @@ def _configure_logging(log_format: str, log_level: str) -> None:
         return
     logger = logging.getLogger("tdm")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        _JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     logger.handlers = [handler]
     logger.setLevel(log_level.upper())
     logger.propagate = False
@@ -217,7 +221,6 @@ class _JsonFormatter(logging.Formatter):
 def _component(spec: ComponentSpec, kind: Kind) -> Any:
     """Build an alert manager or state store from its YAML spec (None for a null alerter)."""
     module_name, _, attr = spec.target.partition(":")
-    where = {"file": spec.file, "line": spec.line}
     what = "alert manager" if kind == "alert" else "state manager"
     try:
         factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
@@ -227,7 +230,8 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
         raise ConfigError(
             f"{what} {spec.name!r} (type {spec.type}) needs {spec.target.replace(':', '.')}, "
             "which this tdm installation does not provide; upgrade tdm or remove it",
-            **where,
+            file=spec.file,
+            line=spec.line,
         ) from None
     kwargs = {**spec.defaults, **spec.config}
     sig = inspect.signature(factory)
@@ -249,7 +253,8 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
             raise ConfigError(
                 f"{what} {spec.name!r}: unknown config key {key!r} for {spec.type}; "
                 f"accepted keys: {accepted}",
-                **where,
+                file=spec.file,
+                line=spec.line,
             )
     try:
         return factory(**kwargs)
@@ -259,7 +264,8 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
         raise ConfigError(
             f"{what} {spec.name!r} (type {spec.type}) rejected its config: "
             f"{type(exc).__name__}: {exc}",
-            **where,
+            file=spec.file,
+            line=spec.line,
         ) from None
 
 
@@ -275,7 +281,9 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
     show_default=True,
     help="How ready steps are scheduled.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan (effects, secrets by name); run nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan (effects, secrets by name); run nothing."
+)
 @click.option(
     "--log-format",
     type=click.Choice(["auto", "json", "text"]),
@@ -297,7 +305,9 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
     metavar="NAME=PATH",
     help="A CSV or Parquet file for an `input` pipe named NAME (repeatable).",
 )
-@click.option("--show", type=int, default=0, metavar="N", help="Print the first N rows of each output.")
+@click.option(
+    "--show", type=int, default=0, metavar="N", help="Print the first N rows of each output."
+)
 def run(
     file: str,
     pipelines: tuple[str, ...],
@@ -344,7 +354,8 @@ def run(
             failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
     if failed:
         click.echo(
-            "RunError: " + "; ".join(f"pipeline {f}" for f in failed)
+            "RunError: "
+            + "; ".join(f"pipeline {f}" for f in failed)
             + " (see the per-pipe report above)",
             err=True,
         )

@@ -1,7 +1,8 @@
 """Declarative pipelines: the YAML loader (original tdm format) and the type registry.
 
 >>> import tdm
->>> project = tdm.load_yaml("pipelines:\\n  - name: P\\n    pipes:\\n      - {name: x, type: input}\\n")
+>>> text = "pipelines:\\n  - name: P\\n    pipes:\\n      - {name: x, type: input}\\n"
+>>> project = tdm.load_yaml(text)
 >>> project.names(), project.pipeline("P") == tdm.inputs.frame("x")
 (['P'], True)
 """

@@ -68,11 +68,11 @@ def translate(
 
 def _files(alias: str, config: dict[str, Any], *, writing: bool) -> dict[str, Any]:
     nested_key = "writer" if writing else "reader"
-    scheme, fmt, location_key = "", None, None
+    scheme, fmt = "", None
     if alias in _OPERATORS:
-        location_key, scheme, fmt = _OPERATORS[alias]
+        _, scheme, fmt = _OPERATORS[alias]
     elif alias in _PIPES:
-        location_key, scheme = _PIPES[alias]
+        _, scheme = _PIPES[alias]
     nested = config.pop(nested_key, None)
     if nested is not None:
         if not isinstance(nested, Mapping) or "type" not in nested:
@@ -85,7 +85,7 @@ def _files(alias: str, config: dict[str, Any], *, writing: bool) -> dict[str, An
             role = "writer" if writing else "reader"
             known = ", ".join(sorted(k for k in _OPERATORS if k.endswith(role)))
             raise ConfigError(f"unknown {nested_key} type {nested['type']!r}; known: {known}")
-        location_key, scheme, fmt = _OPERATORS[op]
+        _, scheme, fmt = _OPERATORS[op]
         inner = dict(nested.get("config") or {})
         secrets = inner.pop("secrets", None)
         if secrets is not None and "secrets" not in config:

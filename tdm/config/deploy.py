@@ -61,7 +61,7 @@ def manifests(
         for spec in chosen:
             if not spec.schedule:
                 raise ConfigError(
-                    f"pipeline {spec.name!r} has no `schedule`; add schedule: \"20 * * * *\" "
+                    f'pipeline {spec.name!r} has no `schedule`; add schedule: "20 * * * *" '
                     "(a cron expression) to deploy it",
                     file=project.source,
                     line=spec.line,
@@ -70,7 +70,7 @@ def manifests(
         chosen = [spec for spec in project.pipelines if spec.schedule]
         if not chosen:
             raise ConfigError(
-                "no pipeline has a `schedule`; add schedule: \"20 * * * *\" (a cron "
+                'no pipeline has a `schedule`; add schedule: "20 * * * *" (a cron '
                 "expression) to the pipelines to deploy",
                 file=project.source,
             )
@@ -81,9 +81,20 @@ def manifests(
 
 
 def _container(
-    spec: PipelineSpec, file: str, image: str, settings: Mapping[str, Any], params: Mapping[str, str]
+    spec: PipelineSpec,
+    file: str,
+    image: str,
+    settings: Mapping[str, Any],
+    params: Mapping[str, str],
 ) -> dict[str, Any]:
-    args = ["run", file, "--pipeline", spec.name, "--log-format", settings.get("log_format", "json")]
+    args = [
+        "run",
+        file,
+        "--pipeline",
+        spec.name,
+        "--log-format",
+        settings.get("log_format", "json"),
+    ]
     for key, value in params.items():
         args += ["--param", f"{key}={value}"]
     env = [{"name": "TDM_SECRETS_DIR", "value": settings.get("secrets_mount", SECRETS_MOUNT)}]
@@ -102,7 +113,11 @@ def _container(
     if spec.secrets:
         mount = settings.get("secrets_mount", SECRETS_MOUNT)
         container["volumeMounts"] = [
-            {"name": f"secret-{_dns(s, 40)}", "mountPath": f"{mount}/{_dns(s, 200)}", "readOnly": True}
+            {
+                "name": f"secret-{_dns(s, 40)}",
+                "mountPath": f"{mount}/{_dns(s, 200)}",
+                "readOnly": True,
+            }
             for s in spec.secrets
         ]
     return container
@@ -135,7 +150,10 @@ def _manifest(
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "name": _dns(spec.pipeline_id),
-        "labels": {"app.kubernetes.io/managed-by": "tdm", "tdm/pipeline-id": _dns(spec.pipeline_id, 63)},
+        "labels": {
+            "app.kubernetes.io/managed-by": "tdm",
+            "tdm/pipeline-id": _dns(spec.pipeline_id, 63),
+        },
         "annotations": {"tdm/pipeline": spec.name},
     }
     if namespace:

@@ -123,17 +123,19 @@ def load_yaml(
     return loader.load(text)
 
 
-def load_settings(
-    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
-) -> Project:
+def load_settings(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Project:
     """Load a settings file (``$TDM_HOME/config.yml``): alert managers, state, secrets, deploy.
 
     It has the top-level keys of a pipeline file except the pipelines themselves; the CLI uses
     its settings for every pipeline file that does not set its own.
     """
     text, file = _read(path)
-    loader = _Loader(file=file, params={}, env=env if env is not None else os.environ,
-                     registry=default_registry())
+    loader = _Loader(
+        file=file,
+        params={},
+        env=env if env is not None else os.environ,
+        registry=default_registry(),
+    )
     return loader.load(text, settings_only=True)
 
 
@@ -420,7 +422,7 @@ class _Loader:
         ):
             raise where.at(item.key_line("schedule")).error(
                 f"`schedule` must be a cron expression with 5 fields (minute hour day month "
-                f"weekday), e.g. \"20 * * * *\", got {schedule!r}; quote it in YAML"
+                f'weekday), e.g. "20 * * * *", got {schedule!r}; quote it in YAML'
             )
         description = item.get("description")
         pipes = item.get("pipes")
@@ -447,7 +449,8 @@ class _Loader:
     def _pipe_decl(self, raw: Any, where: _Where) -> _Decl:
         if not isinstance(raw, LineDict):
             raise where.error(
-                f"each pipe must be a mapping with `name`, `type` and `config`, got {_type_name(raw)}"
+                "each pipe must be a mapping with `name`, `type` and `config`, "
+                f"got {_type_name(raw)}"
             )
         where = where.at(raw.line)
         name = raw.get("name")
@@ -505,9 +508,7 @@ class _Loader:
         decl.config_line = raw.key_line("config") if "config" in raw else raw.line
         return decl
 
-    def _build(
-        self, declared: list[_Decl], where: _Where
-    ) -> tuple[Pipeline, list[PipeSpec]]:
+    def _build(self, declared: list[_Decl], where: _Where) -> tuple[Pipeline, list[PipeSpec]]:
         by_name: dict[str, _Decl] = {}
         for decl in declared:
             if decl.name in by_name:
@@ -619,7 +620,8 @@ class _Loader:
             return raw
         if not isinstance(raw, LineDict):
             raise where.error(
-                f"`secrets` must be {{type: yamlconfigreader, name: SECTION}}, got {_type_name(raw)}"
+                "`secrets` must be {type: yamlconfigreader, name: SECTION}, "
+                f"got {_type_name(raw)}"
             )
         _check_keys(raw, ("type", "name"), "`secrets`", where)
         name = raw.get("name")
@@ -725,8 +727,9 @@ class _Loader:
             effect = made
             if not isinstance(made, Input) and made.label is None:
                 effect = dataclasses.replace(made, label=decl.name)
-            return self._attach(decl, entry, Pipeline.of(effect) if effect.arity == 0 else effect,
-                                parents)
+            return self._attach(
+                decl, entry, Pipeline.of(effect) if effect.arity == 0 else effect, parents
+            )
         if isinstance(made, Pipeline):
             return self._attach(decl, entry, _relabel(made, decl.name), parents)
         if isinstance(made, Op):
@@ -831,6 +834,7 @@ class _Loader:
                 "`secrets` settings must be a mapping (order, directory, file, env_prefix, aws)"
             )
         _check_keys(raw, SECRETS_SETTINGS, "`secrets` settings", where)
+        settings = _plain_dict(raw)
         order = raw.get("order")
         if order is not None:
             if not isinstance(order, LineList) or not order:
@@ -848,7 +852,7 @@ class _Loader:
             if not isinstance(aws, LineDict):
                 raise where.at(raw.key_line("aws")).error("`secrets.aws` must be a mapping")
             _check_keys(aws, AWS_SETTINGS, "`secrets.aws`", where)
-        return _plain(raw)
+        return settings
 
     def _deploy(self, doc: LineDict, where: _Where) -> dict[str, Any]:
         raw = doc.get("deploy")
@@ -858,7 +862,7 @@ class _Loader:
         if not isinstance(raw, LineDict):
             raise where.error(f"`deploy` must be a mapping ({', '.join(DEPLOY_KEYS)})")
         _check_keys(raw, DEPLOY_KEYS, "`deploy`", where)
-        return _plain(raw)
+        return _plain_dict(raw)
 
 
 class _KeepType:
@@ -928,12 +932,16 @@ def _topological(declared: list[_Decl], by_name: Mapping[str, _Decl]) -> list[_D
     return order
 
 
-def _bare(exc: ConfigError) -> str:
+def _bare(exc: TdmError) -> str:
     text = str(exc)
-    if exc.file is not None:
+    if isinstance(exc, ConfigError) and exc.file is not None:
         prefix = f"{exc.file}:{exc.line}: " if exc.line is not None else f"{exc.file}: "
         return text.removeprefix(prefix)
     return text
+
+
+def _plain_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): _plain(v) for k, v in value.items()}
 
 
 def _plain(value: Any) -> Any:
@@ -1050,7 +1058,8 @@ def _matches(value: Any, hint: Any) -> bool:
             return False
         inner = args[0] if args and not (container is tuple and len(args) != 2) else Any
         if container is tuple and len(args) >= 1 and args[-1] is not Ellipsis:
-            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+            pairs = zip(value, args, strict=False)
+            return len(value) == len(args) and all(_matches(v, a) for v, a in pairs)
         return all(_matches(v, inner) for v in value)
     if container in (dict, Mapping, typing.Mapping):
         if not isinstance(value, dict):

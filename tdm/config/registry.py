@@ -135,7 +135,11 @@ def _import(entry: TypeEntry) -> Callable[..., Any]:
             ) from None
         names = [n for n in dir(module) if not n.startswith("_")]
         close = difflib.get_close_matches(attr, names, n=3)
-        hint = f"; did you mean {', '.join(repr(f'{module_name}:{c}') for c in close)}?" if close else ""
+        hint = (
+            f"; did you mean {', '.join(repr(f'{module_name}:{c}') for c in close)}?"
+            if close
+            else ""
+        )
         raise ConfigError(
             f"module {module_name!r} has no attribute {attr!r} (type {entry.target!r}){hint}"
         ) from None
@@ -166,13 +170,40 @@ def _entry(
     )
 
 
-_TRANSFORMS = (
-    "select drop rename_columns cast assign with_columns append_date_column "
-    "add_date_from_filename map_values standardize_us_state filter_rows drop_nulls deduplicate "
-    "sort limit sample join concat union flatten_json explode pivot unpivot aggregate "
-    "expect_columns expect_schema expect_not_empty expect_unique expect_no_nulls "
-    "expect_values_in expect_range skip_if_empty"
-).split()
+_TRANSFORMS = [
+    "select",
+    "drop",
+    "rename_columns",
+    "cast",
+    "assign",
+    "with_columns",
+    "append_date_column",
+    "add_date_from_filename",
+    "map_values",
+    "standardize_us_state",
+    "filter_rows",
+    "drop_nulls",
+    "deduplicate",
+    "sort",
+    "limit",
+    "sample",
+    "join",
+    "concat",
+    "union",
+    "flatten_json",
+    "explode",
+    "pivot",
+    "unpivot",
+    "aggregate",
+    "expect_columns",
+    "expect_schema",
+    "expect_not_empty",
+    "expect_unique",
+    "expect_no_nulls",
+    "expect_values_in",
+    "expect_range",
+    "skip_if_empty",
+]
 
 # ``when`` and ``guard`` take other steps as arguments: they are Python-only.
 
@@ -394,8 +425,9 @@ class Registry:
             else ""
         )
         if "." in name:
-            extra = f"; to name a Python factory write {name.rpartition('.')[0]}:" + (
-                name.rpartition(".")[2]
+            extra = (
+                f"; to name a Python factory write {name.rpartition('.')[0]}:"
+                + (name.rpartition(".")[2])
             )
         return f"unknown {what[kind]} {name!r}; {hint}list the known types with `tdm types`{extra}"
 

@@ -60,9 +60,8 @@ def plan_text(project: Project, pipelines: Sequence[PipelineSpec] | None = None)
             after = f"  <- {', '.join(parents)}" if parents else ""
             secrets = _secrets_of(node.op)
             shown = f"  (secret: {', '.join(secrets)})" if secrets else ""
-            lines.append(
-                f"  {i + 1}. {name:<{width}}  {'[' + node.op.kind + ']':<8}  {desc}{after}{shown}".rstrip()
-            )
+            kind = f"[{node.op.kind}]"
+            lines.append(f"  {i + 1}. {name:<{width}}  {kind:<8}  {desc}{after}{shown}".rstrip())
         outs = ", ".join(plan.names[i] for i in plan.outputs)
         lines.append(f"  outputs: {outs}")
         if spec.secrets:
@@ -77,7 +76,9 @@ def plan_text(project: Project, pipelines: Sequence[PipelineSpec] | None = None)
     else:
         lines.append("alerts on failure: none")
     state = project.state_manager
-    lines.append(f"state: {state.name}: {state.describe()}" if state else "state: the runtime default")
+    lines.append(
+        f"state: {state.name}: {state.describe()}" if state else "state: the runtime default"
+    )
     return "\n".join(lines)
 
 
@@ -98,7 +99,11 @@ def to_dot(pipeline: Pipeline, name: str = "pipeline") -> str:
     """
     plan = pipeline.plan
     outputs = set(plan.outputs)
-    lines = [f"digraph {_dot_quote(name)} {{", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+    lines = [
+        f"digraph {_dot_quote(name)} {{",
+        "  rankdir=LR;",
+        '  node [shape=box, fontname="Helvetica"];',
+    ]
     for i, node in enumerate(plan.nodes):
         node_name = plan.names[i]
         desc = _description(node.op, node_name, plan.descriptions[i])

@@ -36,7 +36,9 @@ def snapshot(name: str, text: str) -> None:
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("TDM_UPDATE_SNAPSHOTS") or not path.exists():
         path.write_text(text)
-    assert text == path.read_text(), f"{name} changed; rerun with TDM_UPDATE_SNAPSHOTS=1 if intended"
+    assert text == path.read_text(), (
+        f"{name} changed; rerun with TDM_UPDATE_SNAPSHOTS=1 if intended"
+    )
 
 
 def tdm_process(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
@@ -78,7 +80,9 @@ def test_run_succeeds_with_secrets_from_env(tmp_path: Path) -> None:
     env = {"TDM_SECRET__STORE__TOKEN": "tok-0000", "TDM_SECRET__SMTP__PASSWORD": "pw-0000"}
     null_alerts = tmp_path / "orders.yml"
     null_alerts.write_text(
-        (ROOT / ORDERS).read_text().replace("emailalertmanager", "nullalertmanager")
+        (ROOT / ORDERS)
+        .read_text()
+        .replace("emailalertmanager", "nullalertmanager")
         .replace("email_addresses: [data-ops@example.com]", "name: Null")
     )
     code, out, err = invoke(
@@ -104,8 +108,8 @@ def test_a_service_this_installation_lacks_is_a_clear_error() -> None:
     if importlib.util.find_spec("tdm.alerts") is not None:
         pytest.skip("tdm.alerts has landed")
     env = {"TDM_SECRET__STORE__TOKEN": "tok-0000", "TDM_SECRET__SMTP__PASSWORD": "pw-0000"}
-    code, out, err = invoke("run", ORDERS, "--pipeline", "Orders", env=env)
-    assert code == 2 and out == ""
+    code, stdout, err = invoke("run", ORDERS, "--pipeline", "Orders", env=env)
+    assert code == 2 and stdout == ""
     assert err == (
         "ConfigError: tests/resources/cli/orders.yml:5: alert manager 'Ops' (type "
         "emailalertmanager) needs tdm.alerts.email, which this tdm installation does not "
@@ -118,7 +122,17 @@ def test_validate_list_and_types() -> None:
     assert (code, out) == (0, "OK: tests/resources/cli/orders.yml: 2 pipeline(s): Orders, Joined\n")
     code, out, _ = invoke("list", ORDERS)
     assert code == 0
-    assert out.splitlines()[1].split() == ["Orders", "orders", "20", "*", "*", "*", "*", "3", "Store"]
+    assert out.splitlines()[1].split() == [
+        "Orders",
+        "orders",
+        "20",
+        "*",
+        "*",
+        "*",
+        "*",
+        "3",
+        "Store",
+    ]
     code, out, _ = invoke("types")
     assert code == 0
     assert "renamecolumns" in out and "tdm.transforms:rename_columns" in out
@@ -129,14 +143,17 @@ def test_validate_list_and_types() -> None:
 @pytest.mark.parametrize("target", ["argo", "cronjob"])
 def test_deploy_manifests(target: str, tmp_path: Path) -> None:
     out_file = tmp_path / "m.yml"
-    code, out, err = invoke(
+    code, _, err = invoke(
         "deploy", target, ORDERS, "--image", "reg/tdm:1", "--namespace", "data", "-o", str(out_file)
     )
     assert code == 0, err
     docs = list(yaml.safe_load_all(out_file.read_text()))
     assert len(docs) == 1  # only the scheduled pipeline
     (doc,) = docs
-    expected = {"argo": ("argoproj.io/v1alpha1", "CronWorkflow"), "cronjob": ("batch/v1", "CronJob")}
+    expected = {
+        "argo": ("argoproj.io/v1alpha1", "CronWorkflow"),
+        "cronjob": ("batch/v1", "CronJob"),
+    }
     assert (doc["apiVersion"], doc["kind"]) == expected[target]
     assert doc["metadata"] == {
         "name": "orders",
@@ -170,7 +187,9 @@ def test_exit_codes_and_messages_through_python_m_tdm(tmp_path: Path) -> None:
     proc = tdm_process("validate", str(bad))
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr.startswith(f"ConfigError: {bad}:4: pipeline 'P', pipe 'a': unknown pipe type")
+    assert proc.stderr.startswith(
+        f"ConfigError: {bad}:4: pipeline 'P', pipe 'a': unknown pipe type"
+    )
     assert "Traceback" not in proc.stderr
     proc = tdm_process("run", FAILING, "--log-format", "json")
     assert proc.returncode == 1

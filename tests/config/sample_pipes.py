@@ -18,12 +18,14 @@ def add_total(df: pd.DataFrame, *, cols: list[str], column: str = "total") -> pd
 
 
 @tdm.transform
-def scale(df: pd.DataFrame, *, factor: float = 2.0, how: Literal["mul", "div"] = "mul") -> pd.DataFrame:
+def scale(
+    df: pd.DataFrame, *, factor: float = 2.0, how: Literal["mul", "div"] = "mul"
+) -> pd.DataFrame:
     return df * factor if how == "mul" else df / factor
 
 
 @tdm.transform
-def Select(df: pd.DataFrame, *, keep: list[str]) -> pd.DataFrame:  # noqa: N802 (named like a built-in on purpose)
+def Select(df: pd.DataFrame, *, keep: list[str]) -> pd.DataFrame:
     return df[keep]
 
 

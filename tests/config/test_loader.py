@@ -212,7 +212,10 @@ def test_params_and_env_substitution() -> None:
     project = load_yaml(text, params={"factor": 0.5, "name": "Halved"}, env={"HOW": "mul"})
     assert project.names() == ["Halved"]
     assert project.params == {"factor": 0.5, "name": "Halved"}
-    with pytest.raises(ConfigError, match=r"<yaml text>:9: pipeline 'Scaled', pipe 's': environment variable 'HOW' is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"<yaml text>:9: pipeline 'Scaled', pipe 's': environment variable 'HOW' is not set",
+    ):
         load_yaml(text, env={})
 
 
@@ -254,8 +257,10 @@ def test_registry_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     entry = registry.lookup("Scale-It")
     assert entry.origin == "entry point (tdm-plugin-demo)"
     assert registry.lookup("join").origin == "built-in"  # built-ins win over plugins
-    text = f"pipelines:\n  - name: P\n    pipes:\n      - {{name: n, type: {SP}:numbers}}\n" \
+    text = (
+        f"pipelines:\n  - name: P\n    pipes:\n      - {{name: n, type: {SP}:numbers}}\n"
         "      - {name: s, type: scale_it, config: {parents: [n], factor: 4}}\n"
+    )
     assert load_yaml(text, registry=registry).pipeline() == numbers(label="n") >> scale(
         factor=4
     ).named("s")
@@ -276,26 +281,33 @@ def test_a_missing_builtin_is_a_clear_error() -> None:
 
     if importlib.util.find_spec("tdm.transforms") and hasattr(tdm.transforms, "rename_columns"):
         pytest.skip("rename_columns has landed")
-    with pytest.raises(ConfigError, match="built-in .* does not provide yet"):
+    with pytest.raises(ConfigError, match=r"built-in .* does not provide yet"):
         entry.load()
-    text = "pipelines:\n  - name: P\n    pipes:\n      - {name: a, type: input}\n" \
+    text = (
+        "pipelines:\n  - name: P\n    pipes:\n      - {name: a, type: input}\n"
         "      - {name: r, type: renamecolumns, config: {parents: [a], column_map: {x: y}}}\n"
+    )
     with pytest.raises(ConfigError, match=r":5: pipeline 'P', pipe 'r': type 'rename_columns'"):
         load_yaml(text)
 
 
 def test_compat_translations_for_original_readers_and_writers() -> None:
-    assert translate("file_write:localcsvwriter", {"folder": "out", "filename": "a.csv"}, node="w") == (
+    assert translate(
+        "file_write:localcsvwriter", {"folder": "out", "filename": "a.csv"}, node="w"
+    ) == (
         (),
         {"uri": "out/a.csv", "format": "csv"},
     )
-    args, kwargs = translate(
+    _, kwargs = translate(
         "file_write:filewriter",
         {
             "filename": "x.parquet",
             "writer": {
                 "type": "AzureBlobParquetWriter",
-                "config": {"container": "data", "secrets": {"type": "yamlconfigreader", "name": "Az"}},
+                "config": {
+                    "container": "data",
+                    "secrets": {"type": "yamlconfigreader", "name": "Az"},
+                },
             },
         },
         node="w",
@@ -340,7 +352,10 @@ def test_services_and_settings_parse_into_plain_values() -> None:
     """)
     project = load_yaml(text)
     assert [a.target for a in project.alert_managers] == ["tdm.alerts:null", "tdm.alerts:email"]
-    assert project.alert_managers[1].config == {"email_addresses": ["ops@example.com"], "secret": "SMTP"}
+    assert project.alert_managers[1].config == {
+        "email_addresses": ["ops@example.com"],
+        "secret": "SMTP",
+    }
     assert project.state_manager is not None
     assert project.state_manager.target == "tdm.state:files"
     assert project.secret_routes == {"SMTP": "env", "S3": "default"}
@@ -351,7 +366,9 @@ def test_services_and_settings_parse_into_plain_values() -> None:
 
 
 def test_project_lookup_errors_suggest() -> None:
-    project = load_yaml(f"pipelines:\n  - name: Device Inventory\n    pipes:\n      - {{name: n, type: {SP}:numbers}}\n")
+    project = load_yaml(
+        f"pipelines:\n  - name: Device Inventory\n    pipes:\n      - {{name: n, type: {SP}:numbers}}\n"
+    )
     with pytest.raises(ConfigError, match="did you mean 'Device Inventory'"):
         project["Device Inventroy"]
     assert project["device-inventory"].name == "Device Inventory"

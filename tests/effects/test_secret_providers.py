@@ -91,7 +91,9 @@ def test_aws_secrets_manager(aws: AwsSecrets) -> None:
 
 def test_aws_unreachable_is_a_clear_error() -> None:
     provider = AwsSecrets(region="us-east-1", endpoint_url="http://127.0.0.1:9", attempts=1)
-    with pytest.raises(SecretNotFoundError, match="cannot read secret 'x' from AWS Secrets Manager"):
+    with pytest.raises(
+        SecretNotFoundError, match="cannot read secret 'x' from AWS Secrets Manager"
+    ):
         provider.section("x")
 
 
