@@ -574,6 +574,9 @@ class _Loader:
             except ConfigError as exc:
                 raise where.error(_bare(exc)) from None
         kwargs = _apply_renames(entry, sig, kwargs, lines)
+        if "*" in kwargs:  # an original key mapped onto the factory's *args
+            spread = kwargs.pop("*")
+            args = (*args, *(spread if isinstance(spread, list | tuple) else [spread]))
         for key, value in entry.defaults.items():
             if key not in kwargs and sig is not None and _accepts(sig, key):
                 kwargs[key] = value
@@ -1005,8 +1008,10 @@ def _apply_renames(
     if not entry.renames or sig is None:
         return kwargs
     out = dict(kwargs)
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    named = {n for n, p in sig.parameters.items() if p.kind not in variadic}
     for old, candidates in entry.renames.items():
-        if old not in out or (old in sig.parameters and old in candidates):
+        if old not in out or (old in named and old in candidates):
             continue
         for candidate in candidates:
             if candidate == FIRST_POSITIONAL:
@@ -1018,7 +1023,7 @@ def _apply_renames(
                     out["*"] = value
                     break
                 candidate = first.name
-            if isinstance(candidate, str) and candidate in sig.parameters:
+            if isinstance(candidate, str) and candidate in named:
                 out[candidate] = out.pop(old)
                 if old in lines:
                     lines[candidate] = lines[old]

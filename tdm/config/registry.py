@@ -212,47 +212,31 @@ def _builtins() -> list[tuple[TypeEntry, tuple[str, ...]]]:
     """Built-in entries with their aliases (original tdm class names first)."""
     t = "tdm.transforms:"
     out: list[tuple[TypeEntry, tuple[str, ...]]] = []
+    # Original tdm transformers share their key with the new name (case, `_` are ignored);
+    # renames map their original config keys onto the new factories' parameters.
+    special = {
+        "rename_columns": _entry(
+            "rename_columns",
+            t + "rename_columns",
+            renames={"column_map": ("mapping", "columns", "column_map", FIRST_POSITIONAL)},
+        ),
+        "select": _entry(
+            "select", t + "select", renames={"columns": ("columns", FIRST_POSITIONAL)}
+        ),
+    }
+    extra_aliases = {  # original class names, listed by `tdm types`
+        "flatten_json": ("FlattenJSONToTable",),
+        "select": ("Select", "selectcolumns"),
+        "rename_columns": ("RenameColumns",),
+        "append_date_column": ("AppendDateColumn",),
+        "add_date_from_filename": ("AddDateFromFilename",),
+        "join": ("Join",),
+        "union": ("Union",),
+    }
     for name in _TRANSFORMS:
         target = t + ("concat" if name == "union" else name)
-        out.append((_entry(name, target), ()))
-    # original tdm transformers -----------------------------------------------------------
-    out += [
-        (
-            dataclasses.replace(
-                _entry(
-                    "rename_columns",
-                    t + "rename_columns",
-                    renames={"column_map": ("mapping", "columns", "column_map", FIRST_POSITIONAL)},
-                ),
-                origin="alias of rename_columns",
-            ),
-            ("renamecolumns",),
-        ),
-        (
-            dataclasses.replace(
-                _entry(
-                    "append_date_column",
-                    t + "append_date_column",
-                    defaults={"column": "CollectionDate"},
-                ),
-                origin="alias of append_date_column",
-            ),
-            ("appenddatecolumn",),
-        ),
-        (
-            dataclasses.replace(
-                _entry("flatten_json", t + "flatten_json"), origin="alias of flatten_json"
-            ),
-            ("flattenjsontotable", "flattenjson"),
-        ),
-        (
-            dataclasses.replace(
-                _entry("select", t + "select", renames={"columns": ("columns", FIRST_POSITIONAL)}),
-                origin="alias of select",
-            ),
-            ("selectcolumns",),
-        ),
-    ]
+        entry = special.get(name) or _entry(name, target)
+        out.append((entry, extra_aliases.get(name, ())))
     # inputs, files, rest ------------------------------------------------------------------
     out += [
         (_entry("input", "tdm.inputs:frame", adapter="input"), ("frame", "inputframe")),
@@ -413,10 +397,12 @@ class Registry:
 
     def _unknown_message(self, name: str, kind: Kind) -> str:
         what = {"pipe": "pipe type", "alert": "alert manager type", "state": "state manager type"}
-        names = self.names(kind)
         by_key: dict[str, str] = {}
-        for n in names:
-            by_key.setdefault(normalize(n), n)
+        for n, entry in self.entries(kind):
+            if normalize(n) == normalize(entry.name):
+                by_key[normalize(n)] = entry.name  # suggest the canonical spelling
+            else:
+                by_key.setdefault(normalize(n), n)
         close = difflib.get_close_matches(normalize(name), list(by_key), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(repr(by_key[c]) for c in close)}? " if close else ""
         extra = (

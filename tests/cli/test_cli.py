@@ -135,7 +135,7 @@ def test_validate_list_and_types() -> None:
     ]
     code, out, _ = invoke("types")
     assert code == 0
-    assert "renamecolumns" in out and "tdm.transforms:rename_columns" in out
+    assert "RenameColumns" in out and "tdm.transforms:rename_columns" in out
     code, out, _ = invoke("types", "--kind", "alert")
     assert "gmailemailalertmanager" in out
 

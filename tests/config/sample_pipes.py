@@ -89,3 +89,13 @@ def sink(target: str, *, secret: str | None = None, label: str | None = None) ->
 @tdm.transform
 def boom(df: pd.DataFrame, *, message: str = "boom") -> pd.DataFrame:
     raise ValueError(message)
+
+
+@tdm.transform
+def pick(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    return df[list(columns)]
+
+
+@tdm.transform
+def rename(df: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    return df.rename(columns=mapping)

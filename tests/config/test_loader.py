@@ -372,3 +372,25 @@ def test_project_lookup_errors_suggest() -> None:
     with pytest.raises(ConfigError, match="did you mean 'Device Inventory'"):
         project["Device Inventroy"]
     assert project["device-inventory"].name == "Device Inventory"
+
+
+def test_original_config_keys_map_onto_new_parameters() -> None:
+    # `columns:` of the original Select lands on a factory taking *columns, `column_map:` of
+    # RenameColumns on the first parameter, whatever the new factories call them.
+    registry = Registry().with_types({"pick": f"{SP}:pick", "rename": f"{SP}:rename"})
+    from tdm.config.registry import FIRST_POSITIONAL, TypeEntry
+
+    pick = TypeEntry("pick", f"{SP}:pick", renames={"columns": ("columns", FIRST_POSITIONAL)})
+    rename = TypeEntry("rename", f"{SP}:rename", renames={"column_map": (FIRST_POSITIONAL,)})
+    registry._table[("pipe", "pick")] = pick
+    registry._table[("pipe", "rename")] = rename
+    text = y(f"""
+        pipelines:
+          - name: P
+            pipes:
+              - {{name: n, type: {SP}:numbers}}
+              - {{name: p, type: Pick, config: {{parents: [n], columns: [b, a]}}}}
+              - {{name: r, type: rename, config: {{parents: [p], column_map: {{a: A}}}}}}
+    """)
+    out = tdm.run(load_yaml(text, registry=registry).pipeline()).output
+    assert out.columns.tolist() == ["b", "A"]
