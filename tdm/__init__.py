@@ -15,6 +15,7 @@ and reporting on every node.
 
 from tdm import errors, executors, files, inputs, transforms
 from tdm._types import Frame
+from tdm.config import load_yaml
 from tdm.core import (
     Pipe,
     PipeError,
@@ -51,6 +52,7 @@ __all__ = [
     "files",
     "inputs",
     "join",
+    "load_yaml",
     "pipe",
     "run",
     "transform",

@@ -27,6 +27,7 @@ EXPECTED = [
     "files",
     "inputs",
     "join",
+    "load_yaml",
     "pipe",
     "run",
     "transform",
