@@ -13,7 +13,7 @@ and reporting on every node.
 [3]
 """
 
-from tdm import errors, executors, inputs, transforms
+from tdm import alerts, errors, executors, inputs, logging, state, transforms
 from tdm._types import Frame
 from tdm.core import (
     Pipe,
@@ -27,6 +27,7 @@ from tdm.core import (
     transform_with_context,
 )
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
+from tdm.state import history
 from tdm.transforms import concat, join
 
 __version__ = "1.0.0.dev0"
@@ -45,13 +46,17 @@ __all__ = [
     "Skip",
     "Status",
     "__version__",
+    "alerts",
     "concat",
     "errors",
     "executors",
+    "history",
     "inputs",
     "join",
+    "logging",
     "pipe",
     "run",
+    "state",
     "transform",
     "transform_with_context",
     "transforms",
