@@ -15,6 +15,7 @@ listed in ``report.hook_errors``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from tdm.effects.state import (
     SQLiteStore,
     StateStore,
     schema_fingerprint,
+    shared_sqlite,
 )
 
 __all__ = [
@@ -45,7 +47,7 @@ __all__ = [
 ]
 
 
-def sqlite(path: str | None = None) -> SQLiteStore:
+def sqlite(path: str | os.PathLike[str] | None = None) -> SQLiteStore:
     """The embedded store: a SQLite file (default ``$TDM_HOME/state.db``), WAL mode.
 
     Safe for concurrent runs on one machine (threads or processes). The original
@@ -56,7 +58,7 @@ def sqlite(path: str | None = None) -> SQLiteStore:
     >>> store.describe().endswith("audit.db")
     True
     """
-    return SQLiteStore(path)
+    return shared_sqlite(path)
 
 
 def files(

@@ -23,15 +23,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Self
 
-from tdm.effects.secrets import SecretsProvider, default_secrets, scrub, tdm_home
+from tdm.effects.secrets import SecretsProvider, default_secrets, known_values, scrub, tdm_home
 
 __all__ = [
     "FileStore",
@@ -41,6 +44,7 @@ __all__ = [
     "SQLiteStore",
     "StateStore",
     "schema_fingerprint",
+    "shared_sqlite",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -81,11 +85,22 @@ class NodeRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
-        out = dataclasses.asdict(self)
-        for key in ("columns", "dtypes", "parents"):
-            if out[key] is not None:
-                out[key] = list(out[key])
-        return out
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "columns": list(self.columns) if self.columns is not None else None,
+            "dtypes": list(self.dtypes) if self.dtypes is not None else None,
+            "schema": self.schema,
+            "error": self.error,
+            "description": self.description,
+            "parents": list(self.parents),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NodeRecord:
@@ -98,9 +113,27 @@ class NodeRecord:
         return cls(**kwargs)
 
 
+NODE_FIELDS: Final = (
+    "name", "kind", "status", "start", "stop", "duration_s", "rows_in", "rows_out", "schema",
+    "error", "description", "parents",
+)  # fmt: skip
+"""The columns of :attr:`RunRecord.node_table` (``start``/``stop`` are epoch seconds)."""
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """The audit record of one run: identity, timing, outcome, plan and per-node records.
+
+    Nodes are kept column by column in :attr:`node_table` (one list per field of
+    :data:`NODE_FIELDS`, cheap to build and to store for thousands of nodes); :attr:`nodes`
+    gives them as :class:`NodeRecord` values. Output schemas are kept once each in
+    :attr:`schemas` (fingerprint -> ``{"columns": [...], "dtypes": [...]}``).
 
     Every text field has been scrubbed of known secret values before it reaches a store.
     """
@@ -122,8 +155,44 @@ class RunRecord:
     rows_in: int | None = None
     rows_out: int | None = None
     hook_errors: tuple[str, ...] = ()
-    nodes: tuple[NodeRecord, ...] = ()
+    node_table: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    schemas: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def nodes(self) -> tuple[NodeRecord, ...]:
+        """One record per node, in execution order."""
+        table = self.node_table
+        if not table or not table.get("name"):
+            return ()
+        out = []
+        for i in range(len(table["name"])):
+            fp = table["schema"][i]
+            shape = self.schemas.get(fp) if fp is not None else None
+            out.append(
+                NodeRecord(
+                    name=table["name"][i],
+                    kind=table["kind"][i],
+                    status=table["status"][i],
+                    started_at=_iso(table["start"][i]),
+                    finished_at=_iso(table["stop"][i]),
+                    duration_s=table["duration_s"][i],
+                    rows_in=table["rows_in"][i],
+                    rows_out=table["rows_out"][i],
+                    columns=tuple(shape["columns"]) if shape is not None else None,
+                    dtypes=tuple(shape["dtypes"]) if shape is not None else None,
+                    schema=fp,
+                    error=table["error"][i],
+                    description=table["description"][i],
+                    parents=tuple(table["parents"][i]),
+                )
+            )
+        return tuple(out)
+
+    @property
+    def node_count(self) -> int:
+        """How many nodes the run had."""
+        return len(self.node_table.get("name") or ())
 
     @property
     def failed_nodes(self) -> list[NodeRecord]:
@@ -131,11 +200,12 @@ class RunRecord:
         return [n for n in self.nodes if n.status == "FAILURE"]
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (nodes included)."""
+        """A JSON-friendly dict (nodes included, column by column)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["params"] = dict(self.params)
         out["hook_errors"] = list(self.hook_errors)
-        out["nodes"] = [n.as_dict() for n in self.nodes]
+        out["node_table"] = {k: list(v) for k, v in self.node_table.items()}
+        out["schemas"] = {k: dict(v) for k, v in self.schemas.items()}
         return out
 
     def to_json(self) -> str:
@@ -147,13 +217,15 @@ class RunRecord:
         """The record back from :meth:`as_dict` (unknown keys are ignored)."""
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["nodes"] = tuple(NodeRecord.from_dict(n) for n in data.get("nodes") or ())
         kwargs["hook_errors"] = tuple(data.get("hook_errors") or ())
         kwargs["params"] = dict(data.get("params") or {})
+        kwargs["node_table"] = dict(data.get("node_table") or {})
+        kwargs["schemas"] = dict(data.get("schemas") or {})
         return cls(**kwargs)
 
     def summary_row(self) -> dict[str, Any]:
         """The run as one flat row (what ``tdm.history`` shows)."""
+        statuses = self.node_table.get("status") or ()
         return {
             "run_id": self.run_id,
             "pipeline_id": self.pipeline_id,
@@ -164,8 +236,8 @@ class RunRecord:
             "duration_s": self.duration_s,
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
-            "nodes": len(self.nodes),
-            "failed": sum(1 for n in self.nodes if n.status == "FAILURE"),
+            "nodes": len(statuses),
+            "failed": sum(1 for st in statuses if st == "FAILURE"),
             "error": self.error,
             "job_id": self.job_id,
             "executor": self.executor,
@@ -175,12 +247,13 @@ class RunRecord:
 
 
 def redact(record: RunRecord) -> RunRecord:
-    """``record`` with every known secret value scrubbed from its text (a no-op if none)."""
-    text = record.to_json()
-    clean = scrub(text)
-    if clean == text:
+    """``record`` with every known secret value scrubbed from every text field.
+
+    Scrubbed field by field (a value with characters that JSON escapes would not match the
+    serialized text); a no-op while no secret has been revealed in this process.
+    """
+    if not known_values():
         return record
-    # Scrub field by field: a secret value with JSON-escaped characters would not match ``text``.
     return RunRecord.from_dict(_scrub_tree(record.as_dict()))
 
 
@@ -310,41 +383,21 @@ CREATE TABLE IF NOT EXISTS runs (
     params TEXT NOT NULL,
     plan TEXT NOT NULL,
     hook_errors TEXT NOT NULL,
+    node_table TEXT NOT NULL,
+    schemas TEXT NOT NULL,
     schema_version INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
-CREATE TABLE IF NOT EXISTS nodes (
-    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    duration_s REAL,
-    rows_in INTEGER,
-    rows_out INTEGER,
-    columns TEXT,
-    dtypes TEXT,
-    schema TEXT,
-    error TEXT,
-    description TEXT NOT NULL,
-    parents TEXT NOT NULL,
-    PRIMARY KEY (run_id, position)
-);
 """
 
 _RUN_COLUMNS: Final = (
     "run_id", "job_id", "pipeline_id", "pipeline_name", "tdm_version", "status", "started_at",
     "finished_at", "duration_s", "error", "executor", "host", "rows_in", "rows_out", "params",
-    "plan", "hook_errors", "schema_version",
+    "plan", "hook_errors", "node_table", "schemas", "schema_version",
 )  # fmt: skip
-_NODE_COLUMNS: Final = (
-    "name", "kind", "status", "started_at", "finished_at", "duration_s", "rows_in", "rows_out",
-    "columns", "dtypes", "schema", "error", "description", "parents",
-)  # fmt: skip
+_LIGHT: Final = tuple(c for c in _RUN_COLUMNS if c not in ("node_table", "schemas", "plan"))
 
 
 def _dumps(value: Any) -> str:
@@ -356,20 +409,17 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.run_id, run.job_id, run.pipeline_id, run.pipeline_name, run.tdm_version, run.status,
         run.started_at, run.finished_at, run.duration_s, run.error, run.executor, run.host,
         run.rows_in, run.rows_out, _dumps(dict(run.params)), run.plan,
-        _dumps(list(run.hook_errors)), run.schema_version,
+        _dumps(list(run.hook_errors)), _dumps(run.node_table), _dumps(run.schemas),
+        run.schema_version,
     )  # fmt: skip
-
-
-def _seq(value: tuple[str, ...] | None) -> str | None:
-    return None if value is None else _dumps(list(value))
 
 
 class SQLiteStore(StateStore):
     """Audit records in a SQLite database (WAL mode), safe under concurrent runs.
 
     Each operation opens its own short-lived connection, so a store can be shared by threads
-    and processes and pickled. Tables: ``runs`` (one row per run) and ``nodes`` (one row per
-    node and run), queryable with any SQLite client.
+    and processes and pickled. Table ``runs`` has one row per run; its ``node_table`` column
+    holds the nodes as JSON, column by column (SQLite's ``json_each`` can query them).
 
     >>> import tempfile, pathlib
     >>> store = SQLiteStore(pathlib.Path(tempfile.mkdtemp()) / "state.db")
@@ -382,75 +432,55 @@ class SQLiteStore(StateStore):
         self.path = Path(path).expanduser() if path is not None else tdm_home() / "state.db"
         self.timeout = timeout
         self._ready = False
+        self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
+        """This thread's connection (kept open: closing the last one checkpoints the WAL)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
         try:
             if not self._ready:
                 # WAL lets readers and one writer work at once; the mode persists in the file.
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_DDL)
                 self._ready = True
+            # In WAL mode NORMAL never corrupts the file; a power cut may lose the last runs.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             conn.close()
             raise
+        self._local.conn = conn
         return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread's store is freed)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
 
     def begin(self, run: RunRecord) -> None:
         conn = self._connect()
-        try:
-            columns = ", ".join(_RUN_COLUMNS)
-            marks = ", ".join("?" * len(_RUN_COLUMNS))
-            conn.execute(f"INSERT OR IGNORE INTO runs ({columns}) VALUES ({marks})", _run_row(run))
-        finally:
-            conn.close()
+        columns = ", ".join(_RUN_COLUMNS)
+        marks = ", ".join("?" * len(_RUN_COLUMNS))
+        conn.execute(f"INSERT OR IGNORE INTO runs ({columns}) VALUES ({marks})", _run_row(run))
 
     def record(self, run: RunRecord) -> None:
         conn = self._connect()
+        columns = ", ".join(_RUN_COLUMNS)
+        marks = ", ".join("?" * len(_RUN_COLUMNS))
         try:
-            columns = ", ".join(_RUN_COLUMNS)
-            marks = ", ".join("?" * len(_RUN_COLUMNS))
-            node_columns = ", ".join(("run_id", "position", *_NODE_COLUMNS))
-            node_marks = ", ".join("?" * (len(_NODE_COLUMNS) + 2))
-            rid = run.run_id
-            rows = [
-                (
-                    rid,
-                    i,
-                    n.name,
-                    n.kind,
-                    n.status,
-                    n.started_at,
-                    n.finished_at,
-                    n.duration_s,
-                    n.rows_in,
-                    n.rows_out,
-                    _seq(n.columns),
-                    _seq(n.dtypes),
-                    n.schema,
-                    n.error,
-                    n.description,
-                    _dumps(list(n.parents)),
-                )
-                for i, n in enumerate(run.nodes)
-            ]
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("DELETE FROM nodes WHERE run_id = ?", (rid,))
-                conn.execute(
-                    f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", _run_row(run)
-                )
-                conn.executemany(f"INSERT INTO nodes ({node_columns}) VALUES ({node_marks})", rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.close()
+            conn.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", _run_row(run))
+        except BaseException:
+            self.close()  # a retry starts from a fresh connection
+            raise
 
     def runs(
         self,
@@ -468,50 +498,33 @@ class SQLiteStore(StateStore):
         if status is not None:
             where.append("status = ?")
             args.append(status.upper())
-        sql = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+        wanted = _RUN_COLUMNS if nodes else _LIGHT
+        sql = f"SELECT {', '.join(wanted)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
-        conn = self._connect()
-        try:
-            found = conn.execute(sql, args).fetchall()
-            by_run: dict[str, list[NodeRecord]] = {row[0]: [] for row in found}
-            if nodes and by_run:
-                ids = list(by_run)
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    q = (
-                        f"SELECT run_id, {', '.join(_NODE_COLUMNS)} FROM nodes "
-                        f"WHERE run_id IN ({', '.join('?' * len(chunk))}) ORDER BY run_id, position"
-                    )
-                    for row in conn.execute(q, chunk):
-                        by_run[row[0]].append(_node_from_row(row[1:]))
-        finally:
-            conn.close()
-        return [_run_from_row(row, by_run[row[0]]) for row in found]
+        found = self._connect().execute(sql, args).fetchall()
+        return [_run_from_row(wanted, row) for row in found]
 
     def get(self, run_id: str) -> RunRecord:
-        conn = self._connect()
-        try:
-            row = conn.execute(
-                f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(f"no run {run_id!r} in {self.describe()}")
-            q = f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes WHERE run_id = ? ORDER BY position"
-            node_rows = [_node_from_row(r) for r in conn.execute(q, (run_id,))]
-        finally:
-            conn.close()
-        return _run_from_row(row, node_rows)
+        row = (
+            self._connect()
+            .execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise KeyError(f"no run {run_id!r} in {self.describe()}")
+        return _run_from_row(_RUN_COLUMNS, row)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "timeout": self.timeout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.timeout, self._ready = state["path"], state["timeout"], False
+        self._local = threading.local()
 
     def describe(self) -> str:
         return f"sqlite:{self.path}"
@@ -520,23 +533,32 @@ class SQLiteStore(StateStore):
         return f"SQLiteStore({str(self.path)!r})"
 
 
-def _loads_seq(text: str | None) -> tuple[str, ...] | None:
-    return None if text is None else tuple(json.loads(text))
+_SHARED: OrderedDict[Path, SQLiteStore] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_MAX: Final = 8
 
 
-def _node_from_row(row: Sequence[Any]) -> NodeRecord:
-    values = dict(zip(_NODE_COLUMNS, row, strict=True))
-    for key in ("columns", "dtypes"):
-        values[key] = _loads_seq(values[key])
-    values["parents"] = tuple(json.loads(values["parents"]))
-    return NodeRecord(**values)
+def shared_sqlite(path: str | os.PathLike[str] | None = None) -> SQLiteStore:
+    """One store per database file in this process (its connections stay open between runs)."""
+    resolved = (Path(path).expanduser() if path is not None else tdm_home() / "state.db").resolve()
+    with _SHARED_LOCK:
+        store = _SHARED.get(resolved)
+        if store is None:
+            store = _SHARED[resolved] = SQLiteStore(resolved)
+            while len(_SHARED) > _SHARED_MAX:
+                _SHARED.popitem(last=False)
+        else:
+            _SHARED.move_to_end(resolved)
+        return store
 
 
-def _run_from_row(row: Sequence[Any], nodes: list[NodeRecord]) -> RunRecord:
-    values = dict(zip(_RUN_COLUMNS, row, strict=True))
-    values["params"] = json.loads(values["params"])
+def _run_from_row(columns: Sequence[str], row: Sequence[Any]) -> RunRecord:
+    values = dict(zip(columns, row, strict=True))
+    for key in ("params", "node_table", "schemas"):
+        if key in values:
+            values[key] = json.loads(values[key])
     values["hook_errors"] = tuple(json.loads(values["hook_errors"]))
-    return RunRecord(**values, nodes=tuple(nodes))
+    return RunRecord(**values)
 
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
@@ -657,7 +679,7 @@ class FileStore(StateStore):
                     continue
                 run = RunRecord.from_dict(json.loads(line))
                 if not nodes:
-                    run = dataclasses.replace(run, nodes=())
+                    run = dataclasses.replace(run, node_table={}, schemas={})
                 if _matches(run, pipeline, status):
                     out.append(run)
             if limit is not None and len(out) >= limit:

@@ -25,13 +25,20 @@ from tdm.core.pipeline import Pipeline
 from tdm.effects.alerts import Alert, Kind
 from tdm.effects.logging import bind_run, unbind
 from tdm.effects.secrets import scrub
-from tdm.effects.state import NodeRecord, RunRecord, StateStore, redact, schema_fingerprint
+from tdm.effects.state import RunRecord, StateStore, redact, schema_fingerprint
 from tdm.errors import StateError
 from tdm.interpreter.hooks import Hook
 from tdm.interpreter.report import NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
 
-__all__ = ["AlertHook", "LoggingHook", "StateHook", "build_alert", "run_record"]
+__all__ = [
+    "AlertHook",
+    "LoggingHook",
+    "NodeLoggingHook",
+    "StateHook",
+    "build_alert",
+    "run_record",
+]
 
 log = logging.getLogger("tdm.run")
 audit_log = logging.getLogger("tdm.audit")
@@ -55,12 +62,6 @@ def _host() -> str:
     return _HOST[0]
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
-
-
 def _iso_dt(dt: datetime | None) -> str | None:
     if dt is None:
         return None
@@ -75,13 +76,41 @@ def _rows(report: RunReport) -> tuple[int | None, int | None]:
     return (sum(sources) if sources else None), (sum(o for o in outs if o is not None) or None)
 
 
+def _log_node(level: int, node: NodeReport) -> None:
+    extra = {
+        "event": "node_finished",
+        "node": node.name,
+        "kind": node.kind,
+        "status": str(node.status),
+        "duration_s": node.duration_s,
+        "rows_in": node.rows_in,
+        "rows_out": node.rows_out,
+    }
+    if node.error is not None:
+        extra["error"] = scrub(node.error.message)
+        log.log(level, "node %s %s: %s", node.name, node.status, extra["error"], extra=extra)
+    else:
+        log.log(level, "node %s %s", node.name, node.status, extra=extra)
+
+
 class LoggingHook(Hook):
-    """Logs the run and its nodes to ``tdm.run`` (records carry the run context)."""
+    """Logs the run to ``tdm.run`` and binds the run context for every record logged meanwhile.
+
+    This class logs failed nodes at the end of the run; :class:`NodeLoggingHook` (chosen by
+    :meth:`for_level` when INFO is enabled) logs every node as it finishes instead. So when
+    logging is quiet, a run pays nothing per node.
+    """
 
     __slots__ = ("_token",)
+    live_nodes = False
 
     def __init__(self) -> None:
         self._token: Any = None
+
+    @staticmethod
+    def for_level() -> LoggingHook:
+        """The hook suited to the ``tdm.run`` logger's current level."""
+        return NodeLoggingHook() if log.isEnabledFor(_INFO) else LoggingHook()
 
     def before_run(self, **kwargs: Any) -> None:
         run: RunContext = kwargs["run"]
@@ -95,35 +124,12 @@ class LoggingHook(Hook):
                        "pipeline_name": report.pipeline_name},
             )  # fmt: skip
 
-    def after_node(self, **kwargs: Any) -> None:
-        node: NodeReport = kwargs["node"]
-        status = node.status
-        if status is Status.SUCCESS:
-            level = _INFO if node.kind == "effect" else _DEBUG
-        elif status is Status.FAILURE:
-            level = _ERROR
-        else:
-            level = _INFO
-        if not log.isEnabledFor(level):
-            return
-        extra = {
-            "event": "node_finished",
-            "node": node.name,
-            "kind": node.kind,
-            "status": str(status),
-            "duration_s": node.duration_s,
-            "rows_in": node.rows_in,
-            "rows_out": node.rows_out,
-        }
-        if node.error is not None:
-            extra["error"] = scrub(node.error.message)
-            log.log(level, "node %s %s: %s", node.name, status, extra["error"], extra=extra)
-        else:
-            log.log(level, "node %s %s", node.name, status, extra=extra)
-
     def after_run(self, **kwargs: Any) -> None:
         report: RunReport = kwargs["report"]
         try:
+            if not self.live_nodes and log.isEnabledFor(_ERROR):
+                for node in report.failed:
+                    _log_node(_ERROR, node)
             level = _INFO if report.ok else _ERROR
             if log.isEnabledFor(level):
                 rows_in, rows_out = _rows(report)
@@ -146,6 +152,26 @@ class LoggingHook(Hook):
                 self._token = None
 
 
+class NodeLoggingHook(LoggingHook):
+    """:class:`LoggingHook` that also logs each node when it finishes: effect nodes and skips
+    at INFO, pure steps at DEBUG, failures at ERROR (nothing is built for a disabled level)."""
+
+    __slots__ = ()
+    live_nodes = True
+
+    def after_node(self, **kwargs: Any) -> None:
+        node: NodeReport = kwargs["node"]
+        status = node.status
+        if status is Status.SUCCESS:
+            level = _INFO if node.kind == "effect" else _DEBUG
+        elif status is Status.FAILURE:
+            level = _ERROR
+        else:
+            level = _INFO
+        if log.isEnabledFor(level):
+            _log_node(level, node)
+
+
 _PLANS: weakref.WeakKeyDictionary[Pipeline, str] = weakref.WeakKeyDictionary()
 _PLANS_LOCK = threading.Lock()
 
@@ -166,45 +192,51 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
-def _node_records(report: RunReport) -> tuple[NodeRecord, ...]:
-    # Column names and fingerprints are shared by many nodes (a step that keeps the schema):
-    # compute each distinct (columns, dtypes) pair once.
-    cache: dict[tuple[int, tuple[str, ...] | None], tuple[tuple[str, ...], str]] = {}
-    out = []
-    for n in report.nodes.values():
-        columns = dtypes = schema = None
-        if n.column_index is not None:
-            dtypes = n.dtypes
-            key = (id(n.column_index), dtypes)
-            hit = cache.get(key)
-            if hit is None:
-                names = tuple(str(c) for c in n.column_index)
-                hit = cache[key] = (names, schema_fingerprint(names, dtypes))
-            columns, schema = hit
-        out.append(
-            NodeRecord(
-                n.name,
-                n.kind,
-                str(n.status),
-                _iso(n.start),
-                _iso(n.stop),
-                n.duration_s,
-                n.rows_in,
-                n.rows_out,
-                columns,
-                dtypes,
-                schema,
-                n.error.message if n.error is not None else None,
-                n.description,
-                n.parents,
-            )
-        )
-    return tuple(out)
+def _node_table(
+    report: RunReport,
+) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[str]]]]:
+    """The nodes column by column, and each distinct output schema once (cheap for 1000s)."""
+    nodes = list(report.nodes.values())
+    # Steps that keep the schema share one column Index and identical dtype objects: the key
+    # (index identity, dtype objects' addresses) finds them without formatting anything.
+    cache: dict[tuple[int, Any], str] = {}
+    schemas: dict[str, dict[str, list[str]]] = {}
+    prints: list[str | None] = []
+    for n in nodes:
+        if n.column_index is None:
+            prints.append(None)
+            continue
+        raw = n.column_dtypes
+        is_objects = getattr(getattr(raw, "dtype", None), "kind", None) == "O"
+        key = (id(n.column_index), raw.tobytes() if is_objects else n.dtypes)
+        fp = cache.get(key)
+        if fp is None:
+            names = [str(c) for c in n.column_index]
+            types = list(n.dtypes or ())
+            fp = cache[key] = schema_fingerprint(names, types if raw is not None else None)
+            schemas[fp] = {"columns": names, "dtypes": types}
+        prints.append(fp)
+    table: dict[str, list[Any]] = {
+        "name": [n.name for n in nodes],
+        "kind": [n.kind for n in nodes],
+        "status": [n.status.value for n in nodes],
+        "start": [n.start for n in nodes],
+        "stop": [n.stop for n in nodes],
+        "duration_s": [n.duration_s for n in nodes],
+        "rows_in": [n.rows_in for n in nodes],
+        "rows_out": [n.rows_out for n in nodes],
+        "schema": prints,
+        "error": [None if n.error is None else n.error.message for n in nodes],
+        "description": [n.description for n in nodes],
+        "parents": [n.parents for n in nodes],
+    }
+    return table, schemas
 
 
 def run_record(report: RunReport, pipeline: Pipeline | None, *, final: bool = True) -> RunRecord:
     """The audit record of a run from its report (secrets scrubbed)."""
     rows_in, rows_out = _rows(report) if final else (None, None)
+    table, schemas = _node_table(report) if final else ({}, {})
     record = RunRecord(
         run_id=report.run_id,
         pipeline_id=report.pipeline_id,
@@ -223,7 +255,8 @@ def run_record(report: RunReport, pipeline: Pipeline | None, *, final: bool = Tr
         rows_in=rows_in,
         rows_out=rows_out,
         hook_errors=tuple(report.hook_errors),
-        nodes=_node_records(report) if final else (),
+        node_table=table,
+        schemas=schemas,
     )
     return redact(record)
 

@@ -172,7 +172,7 @@ def _service_hooks(runtime: Runtime) -> list[Hook]:
 
     Alerts go before the audit record so that a failed alert is recorded in it.
     """
-    hooks: list[Hook] = [LoggingHook()]
+    hooks: list[Hook] = [LoggingHook.for_level()]
     progress = progress_hook(runtime.progress)
     if progress is not None:
         hooks.append(progress)

@@ -10,7 +10,7 @@ from typing import Any
 
 from tdm.effects.alerts import Alerter
 from tdm.effects.secrets import SecretsProvider, default_secrets
-from tdm.effects.state import SQLiteStore, StateStore
+from tdm.effects.state import StateStore, shared_sqlite
 from tdm.interpreter.hooks import Hook
 
 __all__ = ["Runtime"]
@@ -64,7 +64,7 @@ class Runtime:
         >>> rt.state, rt.alerters, rt.progress  # doctest: +ELLIPSIS
         (SQLiteStore('.../state.db'), (), None)
         """
-        return cls(secrets=default_secrets(), state=SQLiteStore(), progress=None)
+        return cls(secrets=default_secrets(), state=shared_sqlite(), progress=None)
 
     def evolve(self, **changes: Any) -> Runtime:
         """A copy with some services replaced."""
