@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from tdm.core.context import RunContext
 from tdm.core.pipeline import Pipeline
-from tdm.effects.alerts import Alert, Kind
+from tdm.effects.alerts import Alert, Kind, build_alerters
 from tdm.effects.logging import bind_run, unbind
 from tdm.effects.secrets import scrub
 from tdm.effects.state import RunRecord, StateStore, redact, schema_fingerprint
@@ -266,7 +266,11 @@ class StateHook(Hook):
 
     def __init__(self, runtime: Runtime, *, attempts: int = 3, wait_s: float = 0.05) -> None:
         store = runtime.state
-        assert store is not None
+        if not isinstance(store, StateStore):
+            raise TypeError(
+                "Runtime(state=...) takes a store such as tdm.state.sqlite(), "
+                f"tdm.state.files(url) or tdm.state.memory(), got {type(store).__name__}"
+            )
         self.store: StateStore = store.using(runtime.secrets)
         self.attempts = attempts
         self.wait_s = wait_s
@@ -343,6 +347,7 @@ class AlertHook(Hook):
     """Sends alerts after a run: once per failed run to every alerter that wants failures."""
 
     def __init__(self, runtime: Runtime) -> None:
+        build_alerters(runtime.alerters)  # a wrong item is a clear error before the run
         self.runtime = runtime
 
     def _previous_status(self, report: RunReport) -> str | None:
