@@ -271,7 +271,7 @@ def test_factories_validate_their_arguments() -> None:
         tdm.alerts.email("nobody", preset="gmail")
     with pytest.raises(ValueError, match="unknown webhook style 'discord'"):
         tdm.alerts.webhook("https://x.test/h", style="discord")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="needs url=... or a secret="):
+    with pytest.raises(ValueError, match=r"needs url=\.\.\. or a secret="):
         tdm.alerts.webhook(None)
     with pytest.raises(TypeError, match="takes alerters such as"):
         tdm.run(
