@@ -156,13 +156,19 @@ class NodeLoggingHook(LoggingHook):
     """:class:`LoggingHook` that also logs each node when it finishes: effect nodes and skips
     at INFO, pure steps at DEBUG, failures at ERROR (nothing is built for a disabled level)."""
 
-    __slots__ = ()
+    __slots__ = ("_steps",)
     live_nodes = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._steps = log.isEnabledFor(_DEBUG)
 
     def after_node(self, **kwargs: Any) -> None:
         node: NodeReport = kwargs["node"]
         status = node.status
         if status is Status.SUCCESS:
+            if node.kind != "effect" and not self._steps:
+                return
             level = _INFO if node.kind == "effect" else _DEBUG
         elif status is Status.FAILURE:
             level = _ERROR
@@ -192,6 +198,9 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
+_STATUS_TEXT: Final = {status: status.value for status in Status}
+
+
 def _node_table(
     report: RunReport,
 ) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[str]]]]:
@@ -199,36 +208,42 @@ def _node_table(
     nodes = list(report.nodes.values())
     # Steps that keep the schema share one column Index and identical dtype objects: the key
     # (index identity, dtype objects' addresses) finds them without formatting anything.
-    cache: dict[tuple[int, Any], str] = {}
+    cache: dict[tuple[int, bytes | None], str] = {}
     schemas: dict[str, dict[str, list[str]]] = {}
     prints: list[str | None] = []
+    last_index: Any = None
+    last_key: bytes | None = None
+    last_fp: str | None = None
     for n in nodes:
-        if n.column_index is None:
+        index = n.column_index
+        if index is None:
             prints.append(None)
             continue
         raw = n.column_dtypes
-        is_objects = getattr(getattr(raw, "dtype", None), "kind", None) == "O"
-        key = (id(n.column_index), raw.tobytes() if is_objects else n.dtypes)
+        marker = raw.tobytes() if raw is not None else None
+        if index is last_index and marker == last_key and marker is not None:
+            prints.append(last_fp)
+            continue
+        key = (id(index), marker)
         fp = cache.get(key)
         if fp is None:
-            names = [str(c) for c in n.column_index]
+            names = [str(c) for c in index]
             types = list(n.dtypes or ())
             fp = cache[key] = schema_fingerprint(names, types if raw is not None else None)
             schemas[fp] = {"columns": names, "dtypes": types}
         prints.append(fp)
+        last_index, last_key, last_fp = index, marker, fp
     table: dict[str, list[Any]] = {
         "name": [n.name for n in nodes],
         "kind": [n.kind for n in nodes],
-        "status": [n.status.value for n in nodes],
-        "start": [n.start for n in nodes],
-        "stop": [n.stop for n in nodes],
-        "duration_s": [n.duration_s for n in nodes],
+        "status": [_STATUS_TEXT[n.status] for n in nodes],
+        "start_us": [None if n.start is None else round(n.start * 1e6) for n in nodes],
+        "stop_us": [None if n.stop is None else round(n.stop * 1e6) for n in nodes],
+        "duration_us": [None if n.duration_s is None else round(n.duration_s * 1e6) for n in nodes],
         "rows_in": [n.rows_in for n in nodes],
         "rows_out": [n.rows_out for n in nodes],
         "schema": prints,
         "error": [None if n.error is None else n.error.message for n in nodes],
-        "description": [n.description for n in nodes],
-        "parents": [n.parents for n in nodes],
     }
     return table, schemas
 

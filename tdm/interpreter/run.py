@@ -193,9 +193,12 @@ class _Hooks:
             for m in ("before_run", "before_node", "after_node", "after_run")
         }
 
+        # Bound once: after_node runs for every node, so the lookup is not repeated per call.
+        self.bound = {m: [getattr(h, m) for h in hs] for m, hs in self.by_method.items()}
+
     def call(self, method: str, **kwargs: Any) -> None:
-        for hook in self.by_method[method]:
-            getattr(hook, method)(**kwargs)
+        for bound in self.bound[method]:
+            bound(**kwargs)
 
     def call_safely(self, method: str, report: RunReport, **kwargs: Any) -> None:
         for hook in self.by_method[method]:

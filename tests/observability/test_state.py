@@ -47,7 +47,8 @@ def test_default_runtime_records_every_run_in_sqlite_under_tdm_home(orders: pd.D
     assert (node.status, node.rows_in, node.rows_out) == ("SUCCESS", 3, 3)
     assert node.columns == ("id", "a", "b") and node.dtypes == ("int64", "int64", "int64")
     assert node.schema == tdm.state.schema_fingerprint(node.columns, node.dtypes)
-    assert node.parents == ("orders",) and node.started_at and node.finished_at
+    assert node.started_at and node.finished_at and node.duration_s is not None
+    assert good.plan == "identity: identity()\norders: inputs.frame('orders')"
     assert failed.status == "FAILURE" and failed.pipeline_name == "Orders nightly"
     assert "text in row 7" in (failed.error or "")
     assert [n.name for n in failed.failed_nodes] == ["boom"]
