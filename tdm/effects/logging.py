@@ -37,6 +37,9 @@ __all__ = [
 _CURRENT: ContextVar[tuple[RunContext | None, str | None] | None] = ContextVar(
     "tdm_run", default=None
 )
+RUN_CONTEXT: Final = _CURRENT
+"""The run context variable: ``(RunContext | None, node name | None)`` or None (hot paths
+set it directly; everyone else uses :func:`run_scope` or :func:`bind_run`)."""
 
 CONTEXT_FIELDS: Final = ("pipeline_id", "job_id", "run_id", "node")
 

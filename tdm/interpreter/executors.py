@@ -22,7 +22,7 @@ from tdm.core.context import RunContext
 from tdm.core.effect import Effect
 from tdm.core.pipe import Op, Pipe, PipeError, Skip
 from tdm.effects.dispatch import EffectEnv, handle
-from tdm.effects.logging import bind_run, unbind
+from tdm.effects.logging import RUN_CONTEXT
 from tdm.effects.secrets import scrub
 from tdm.errors import TdmError
 from tdm.interpreter.report import Status
@@ -96,7 +96,7 @@ def execute(
     for f in frames:
         rows_in += len(f)
     op = task.op
-    token = bind_run(task.context, task.name)  # log records from the node carry the run's ids
+    token = RUN_CONTEXT.set((task.context, task.name))  # log records carry the run's ids
     start = time.time()
     began = time.perf_counter()
     result: Result[Frame, PipeError]
@@ -113,7 +113,7 @@ def execute(
     except Exception as exc:  # a handler's boundary: its failure becomes a value
         result = Failure(_error_of(exc, task.name))
     finally:
-        unbind(token)
+        RUN_CONTEXT.reset(token)
     duration = time.perf_counter() - began
     if isinstance(result, Success):
         frame = result.unwrap()
