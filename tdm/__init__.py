@@ -15,6 +15,7 @@ and reporting on every node.
 
 from tdm import alerts, errors, executors, inputs, logging, state, transforms
 from tdm._types import Frame
+from tdm.config import load_yaml
 from tdm.core import (
     Pipe,
     PipeError,
@@ -53,6 +54,7 @@ __all__ = [
     "history",
     "inputs",
     "join",
+    "load_yaml",
     "logging",
     "pipe",
     "run",

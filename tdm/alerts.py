@@ -66,6 +66,8 @@ def email(
     on_failure: bool = True,
     on_success: bool = False,
     on_recovery: bool = False,
+    ssl: bool | None = None,
+    starttls: bool | None = None,
 ) -> EmailAlerter:
     """Email alerts over SMTP with SSL (465) or STARTTLS (587), logging in with a secret.
 
@@ -77,6 +79,8 @@ def email(
             ``security="none"`` (plain SMTP) is only allowed with a login on this machine.
         sender: the From address (default: the login).
         on_failure / on_success / on_recovery: which runs to alert on.
+        ssl / starttls: the YAML spellings of ``security="ssl"`` / ``"starttls"``. Without
+            any of them, port 465 means SSL and any other port STARTTLS.
 
     >>> a = email(["ops@example.com"], preset="outlook", secret="SMTP")
     >>> a.describe()
@@ -87,12 +91,16 @@ def email(
             raise ValueError(f"unknown email preset {preset!r}; use 'gmail' or 'outlook'")
         p_host, p_port, p_security = PRESETS[preset]
         host, port, security = host or p_host, port or p_port, security or p_security
+    if security is None and ssl:
+        security = "ssl"
+    elif security is None and starttls:
+        security = "starttls"
     if host is None:
         raise ValueError(
             "an email alerter needs an SMTP server: host='smtp.example.com' (with port= and "
             "security='ssl'|'starttls'), or preset='gmail' / 'outlook'"
         )
-    security = security or "starttls"
+    security = security or ("ssl" if port == 465 else "starttls")
     if security not in _DEFAULT_PORTS:
         raise ValueError(f"unknown SMTP security {security!r}; use 'ssl', 'starttls' or 'none'")
     return EmailAlerter(
@@ -147,7 +155,7 @@ def outlook(
 
 
 def webhook(
-    url: str | None,
+    url: str | None = None,
     *,
     style: Literal["slack", "teams", "json"] = "slack",
     secret: str | None = None,
@@ -181,8 +189,9 @@ def webhook(
                           on_recovery=on_recovery)  # fmt: skip
 
 
-def null() -> NullAlerter:
-    """An alerter that sends nothing (the original ``nullalertmanager``).
+def null(*, secret: str | None = None) -> NullAlerter:
+    """An alerter that sends nothing (the original ``nullalertmanager``; ``secret``, which the
+    original required, is accepted and ignored).
 
     >>> null().describe()
     'null'

@@ -28,6 +28,7 @@ EXPECTED = [
     "history",
     "inputs",
     "join",
+    "load_yaml",
     "logging",
     "pipe",
     "run",

@@ -317,3 +317,39 @@ def test_planted_secret_appears_in_no_audit_record(tmp_path: Path) -> None:
     if wal.exists():
         raw += wal.read_bytes()
     assert PLANTED.encode() not in raw and b"server rejected token ***" in raw
+
+
+def test_tdm_history_command(orders: pd.DataFrame, tmp_path: Path) -> None:
+    import os
+
+    tdm.run(chain(), inputs={"orders": orders}, pipeline_id="cli-pipe", run_id="h1")
+    tdm.run(
+        tdm.inputs.frame("orders") >> boom(),
+        inputs={"orders": orders},
+        pipeline_id="cli-pipe",
+        run_id="h2",
+    )
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": repo}
+    out = subprocess.run(
+        [sys.executable, "-m", "tdm", "history", "--pipeline", "cli-pipe", "--status", "failure"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    lines_ = out.stdout.splitlines()
+    assert lines_[0].split()[:3] == ["run_id", "pipeline_id", "status"]
+    assert len(lines_) == 2 and lines_[1].split()[:3] == ["h2", "cli-pipe", "FAILURE"]
+    out = subprocess.run(
+        [sys.executable, "-m", "tdm", "history", "--json", "--nodes", "--limit", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [(r["run_id"], r["node"], r["status"]) for r in rows] == [
+        ("h2", "orders", "SUCCESS"),
+        ("h2", "boom", "FAILURE"),
+    ]
