@@ -10,3 +10,6 @@ TDM="$(dirname "$PY")/tdm"
 echo
 echo "== output/demo/totals_by_state.csv"
 cat output/demo/totals_by_state.csv
+echo
+echo "== the audit trail (tdm history)"
+"$TDM" history --limit 5

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -182,40 +180,11 @@ def _observability(project: Project, *, log_format: str, log_level: str, progres
 
 
 def _configure_logging(log_format: str, log_level: str) -> None:
-    fmt = log_format
-    if fmt == "auto":
-        fmt = "text" if sys.stderr.isatty() else "json"
-    try:
-        from tdm import logging as tdm_logging
-    except ImportError:
-        tdm_logging = None  # type: ignore[assignment]
-    configure = getattr(tdm_logging, "configure", None)
-    if configure is not None:
-        configure(level=log_level.upper(), fmt=fmt)
-        return
-    logger = logging.getLogger("tdm")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    logger.handlers = [handler]
-    logger.setLevel(log_level.upper())
-    logger.propagate = False
+    from tdm import logging as tdm_logging
 
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "time": record.created,
-            "level_name": record.levelname,
-            "logger": record.name,
-            "module": record.module,
-            "function": record.funcName,
-            "msg": scrub(record.getMessage()),
-        }
-        return json.dumps(payload, default=str)
+    if log_format == "auto":
+        log_format = "text" if sys.stderr.isatty() else "json"
+    tdm_logging.configure(level=log_level.upper(), fmt="text" if log_format == "text" else "json")
 
 
 def _component(spec: ComponentSpec, kind: Kind) -> Any:
