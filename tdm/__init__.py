@@ -13,8 +13,9 @@ and reporting on every node.
 [3]
 """
 
-from tdm import errors, executors, inputs, rest, transforms
+from tdm import alerts, errors, executors, files, inputs, logging, rest, state, transforms
 from tdm._types import Frame
+from tdm.config import load_yaml
 from tdm.core import (
     Pipe,
     PipeError,
@@ -27,6 +28,7 @@ from tdm.core import (
     transform_with_context,
 )
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
+from tdm.state import history
 from tdm.transforms import concat, join
 
 __version__ = "1.0.0.dev0"
@@ -45,14 +47,20 @@ __all__ = [
     "Skip",
     "Status",
     "__version__",
+    "alerts",
     "concat",
     "errors",
     "executors",
+    "files",
+    "history",
     "inputs",
     "join",
+    "load_yaml",
+    "logging",
     "pipe",
     "rest",
     "run",
+    "state",
     "transform",
     "transform_with_context",
     "transforms",
