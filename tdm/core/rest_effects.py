@@ -39,6 +39,7 @@ __all__ = [
     "Value",
     "freeze_json",
     "redact_url",
+    "secret_refs",
     "template_fields",
 ]
 
@@ -329,6 +330,8 @@ class _RestOptions(Effect):
         needs_secret = self.auth is not None and getattr(self.auth, "secret", None) is None
         fields = [v for _, v in self.params + self.headers if isinstance(v, SecretField)]
         needs_secret = needs_secret or any(f.secret is None for f in fields)
+        texts = [v for _, v in self.params + self.headers if isinstance(v, str)]
+        needs_secret = needs_secret or any(SECRET_REF.search(t) for t in texts)
         if needs_secret and self.secret is None:
             raise ValueError(
                 "auth= and rest.secret_field(...) read keys of a named secret: pass "
@@ -472,14 +475,30 @@ class FetchEach(_RestOptions):
 _FORMATTER = string.Formatter()
 
 
+SECRET_REF = re.compile(r"\$\{secrets\.([A-Za-z0-9_.\-]+)\}")
+"""``${secrets.key}`` in a header, query or body text (YAML style): filled in by the handler."""
+
+
+def secret_refs(text: str) -> list[str]:
+    """The secret keys a text refers to as ``${secrets.key}``.
+
+    >>> secret_refs("Basic ${secrets.key}")
+    ['key']
+    """
+    return SECRET_REF.findall(text)
+
+
 def template_fields(text: str) -> list[str]:
-    """The column names a ``{column}`` template reads (``{{`` escapes a brace).
+    """The column names a ``{column}`` template reads (``{{`` escapes a brace); the
+    ``${secrets.key}`` references are not columns.
 
     >>> template_fields("https://x.test/devices/{Uuid}/apps?since={Since:%Y}")
     ['Uuid', 'Since']
+    >>> template_fields("Basic ${secrets.key} for {Uuid}")
+    ['Uuid']
     """
     try:
-        parsed = list(_FORMATTER.parse(text))
+        parsed = list(_FORMATTER.parse(SECRET_REF.sub("", text)))
     except ValueError as exc:
         raise ValueError(
             f"malformed template {text!r}: {exc}; write {{{{ for a literal brace"
@@ -506,6 +525,11 @@ def _check_url(url: str, what: str, templated: bool = False) -> None:
         raise ValueError(
             f"{what} must be an absolute http(s) URL like 'https://api.example.com/v1/items', "
             f"got {redact_url(url)!r}"
+        )
+    if SECRET_REF.search(url):
+        raise ValueError(
+            f"{what} {url!r} refers to a secret; put ${{secrets...}} in params= or headers= "
+            "(or use auth=), never in the URL itself"
         )
     if parts.password is not None:
         raise ValueError(

@@ -36,6 +36,7 @@ import pandas as pd
 
 from tdm._types import Frame
 from tdm.core.rest_effects import (
+    SECRET_REF,
     ApiKey,
     Basic,
     Bearer,
@@ -51,6 +52,7 @@ from tdm.core.rest_effects import (
     PageNumber,
     SecretField,
     redact_url,
+    template_fields,
 )
 from tdm.core.rest_effects import _RestOptions as RestOptions
 from tdm.effects.dispatch import EffectEnv, handle
@@ -376,11 +378,22 @@ class _Call:
             raise SecretNotFoundError("this source reads a secret key but names no secret=")
         return self.sections[name]
 
-    def value(self, value: str | SecretField) -> str:
+    def value(self, value: str | SecretField, row: Mapping[Any, Any] | None = None) -> str:
+        """A header/query/body value: a secret field, ``${secrets.key}`` references filled in,
+        and (with a ``row``) ``{column}`` templates rendered."""
         if isinstance(value, SecretField):
             name = value.secret or self.effect.secret
             return _key(self.section(name), value.key, name).reveal()
-        return value
+        if "${secrets." not in value:
+            return value if row is None else _render(value, row, False)
+        name = self.effect.secret
+        out: list[str] = []
+        for i, piece in enumerate(SECRET_REF.split(value)):
+            if i % 2:
+                out.append(_key(self.section(name), piece, name).reveal())
+            else:
+                out.append(piece if row is None else _render(piece, row, False))
+        return "".join(out)
 
     def prepare_auth(self) -> None:
         """Resolve auth secrets once per call (the values live only in this object)."""
@@ -708,7 +721,7 @@ def _thaw(value: Any, call: _Call) -> Any:
         return {k: _thaw(v, call) for k, v in value.items}
     if isinstance(value, tuple):
         return [_thaw(v, call) for v in value]
-    if isinstance(value, SecretField):
+    if isinstance(value, SecretField | str):
         return call.value(value)
     return value
 
@@ -747,7 +760,7 @@ class _Pages:
         self.headers.update({k: call.value(v) for k, v in effect.headers})
         self.json = _thaw(effect.json, call) if effect.json is not None else None
         body = effect.body
-        self.content = body.encode() if isinstance(body, str) else body
+        self.content = call.value(body).encode() if isinstance(body, str) else body
         self.origin = _origin(effect.url)
 
     def request(self, url: str, params: Mapping[str, str] | None = None) -> _Request:
@@ -977,14 +990,14 @@ def _fetch_each(effect: FetchEach, frames: tuple[Frame, ...], env: EffectEnv) ->
     fixed_headers = {"Accept": "application/json"}
     templated_headers: list[tuple[str, str]] = []
     for k, v in effect.headers:
-        if isinstance(v, str) and "{" in v:
+        if isinstance(v, str) and template_fields(v):
             templated_headers.append((k, v))
         else:
             fixed_headers[k] = call.value(v)
     fixed_params: dict[str, str] = {}
     templated_params: list[tuple[str, str]] = []
     for k, v in effect.params:
-        if isinstance(v, str) and "{" in v:
+        if isinstance(v, str) and template_fields(v):
             templated_params.append((k, v))
         else:
             fixed_params[k] = call.value(v)
@@ -992,10 +1005,10 @@ def _fetch_each(effect: FetchEach, frames: tuple[Frame, ...], env: EffectEnv) ->
     def build(row: Mapping[Any, Any]) -> _Request:
         params = fixed_params
         if templated_params:
-            params = {**params, **{k: _render(v, row, False) for k, v in templated_params}}
+            params = {**params, **{k: call.value(v, row) for k, v in templated_params}}
         headers = fixed_headers
         if templated_headers:
-            headers = {**headers, **{k: _render(v, row, False) for k, v in templated_headers}}
+            headers = {**headers, **{k: call.value(v, row) for k, v in templated_headers}}
         return _Request(effect.method, _render(effect.template, row, True), params, headers)
 
     requests = [build(row) for row in rows]

@@ -188,3 +188,34 @@ def test_oauth2_bad_client_secret(fresh_fake_api: FakeApi) -> None:
     step = rest.fetch_each(fresh_fake_api.url + "/secure/{id}", auth=auth, secret="Api")
     message = error(tdm.inputs.frame("x") >> step, secrets, x=pd.DataFrame({"id": [1]}))
     assert "token request" in message and "401" in message and "'client_secret'" in message
+
+
+def test_yaml_style_secret_references_in_headers_params_and_body(fresh_fake_api: FakeApi) -> None:
+    """``${secrets.key}`` (what the YAML loader leaves in place) is filled in at run time."""
+    api = fresh_fake_api
+    source = rest.get(
+        api.url + "/echo",
+        method="POST",
+        headers={"Authorization": "Basic ${secrets.api_key}", "aw-tenant-code": "${secrets.code}"},
+        params={"user": "${secrets.username}"},
+        json={"login": "${secrets.username}"},
+        secret="Api",
+    )
+    assert "key-9876" not in repr(source)
+    output(source, SECRETS)
+    sent = api.requests[0]
+    assert sent.headers["authorization"] == "Basic key-9876"
+    assert sent.headers["aw-tenant-code"] == "tenant-42"
+    assert sent.query == {"user": "api-user"} and sent.json == {"login": "api-user"}
+
+    api.reset()
+    step = rest.fetch_each(
+        api.url + "/items/{id}", headers={"X-Auth": "${secrets.token}:{id}"}, secret="Api"
+    )
+    assert step.columns() == ("id",)
+    output(tdm.inputs.frame("x") >> step, SECRETS, x=pd.DataFrame({"id": [1, 2]}))
+    assert [r.headers["x-auth"] for r in api.log] == ["tok-abc123:1", "tok-abc123:2"]
+    with pytest.raises(ValueError, match="secret="):
+        rest.get(api.url + "/echo", headers={"A": "${secrets.code}"})
+    with pytest.raises(ValueError, match="never in the URL"):
+        rest.get(api.url + "/echo?k=${secrets.code}", secret="Api")
