@@ -103,21 +103,6 @@ def test_run_with_a_missing_secret_is_bad_input_and_runs_nothing() -> None:
     assert "secret 'SMTP' not found in any provider" in err
 
 
-def test_a_service_this_installation_lacks_is_a_clear_error() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("tdm.alerts") is not None:
-        pytest.skip("tdm.alerts has landed")
-    env = {"TDM_SECRET__STORE__TOKEN": "tok-0000", "TDM_SECRET__SMTP__PASSWORD": "pw-0000"}
-    code, stdout, err = invoke("run", ORDERS, "--pipeline", "Orders", env=env)
-    assert code == 2 and stdout == ""
-    assert err == (
-        "ConfigError: tests/resources/cli/orders.yml:5: alert manager 'Ops' (type "
-        "emailalertmanager) needs tdm.alerts.email, which this tdm installation does not "
-        "provide; upgrade tdm or remove it\n"
-    )
-
-
 def test_validate_list_and_types() -> None:
     code, out, _ = invoke("validate", ORDERS, "--no-secrets")
     assert (code, out) == (0, "OK: tests/resources/cli/orders.yml: 2 pipeline(s): Orders, Joined\n")
