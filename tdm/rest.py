@@ -94,7 +94,9 @@ def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
     return tuple(out)
 
 
-def _retry(value: RetryPolicy | int | None) -> RetryPolicy:
+def _retry(value: RetryPolicy | Mapping[str, Any] | int | None) -> RetryPolicy:
+    if isinstance(value, Mapping):
+        return retry(**value)
     if value is None:
         return RetryPolicy(attempts=1)
     if isinstance(value, bool):
@@ -115,11 +117,11 @@ def get(
     json: Any = None,
     body: str | bytes | None = None,
     records: str | None = None,
-    paginate: Pagination | None = None,
-    auth: Auth | None = None,
+    paginate: Pagination | Mapping[str, Any] | str | None = None,
+    auth: Auth | Mapping[str, Any] | str | None = None,
     secret: str | None = None,
     timeout: float = 30.0,
-    retry: RetryPolicy | int | None = _DEFAULT_RETRY,
+    retry: RetryPolicy | Mapping[str, Any] | int | None = _DEFAULT_RETRY,
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
@@ -166,8 +168,8 @@ def get(
             json=freeze_json(json),
             body=body,
             records=records,
-            paginate=paginate if paginate is not None else NoPagination(),
-            auth=auth,
+            paginate=_from_config("paginate", paginate) or NoPagination(),
+            auth=_from_config("auth", auth),
             secret=secret,
             timeout=timeout,
             retry=_retry(retry),
@@ -190,9 +192,9 @@ def fetch_each(
     on_status: Mapping[int, StatusPolicy] | None = None,
     include_parent: Iterable[str] | None = None,
     secret: str | None = None,
-    auth: Auth | None = None,
+    auth: Auth | Mapping[str, Any] | str | None = None,
     timeout: float = 30.0,
-    retry: RetryPolicy | int | None = _DEFAULT_RETRY,
+    retry: RetryPolicy | Mapping[str, Any] | int | None = _DEFAULT_RETRY,
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
@@ -236,7 +238,7 @@ def fetch_each(
         on_status=tuple(sorted((on_status or {}).items())),
         include_parent=None if include_parent is None else tuple(include_parent),
         secret=secret,
-        auth=auth,
+        auth=_from_config("auth", auth),
         timeout=timeout,
         retry=_retry(retry),
         rate_limit=rate_limit,
@@ -440,6 +442,52 @@ def no_retry() -> RetryPolicy:
     1
     """
     return RetryPolicy(attempts=1)
+
+
+_CONFIG_FACTORIES: dict[str, dict[str, str]] = {
+    "paginate": {
+        "page_number": "page_number",
+        "offset_limit": "offset_limit",
+        "cursor": "cursor",
+        "next_url": "next_url",
+        "link_header": "link_header",
+        "link": "link_header",
+        "none": "none",
+    },
+    "auth": {
+        "basic": "basic",
+        "bearer": "bearer",
+        "api_key": "api_key",
+        "oauth2_client_credentials": "oauth2_client_credentials",
+        "oauth2": "oauth2_client_credentials",
+    },
+}
+
+
+def _from_config(what: str, value: Any) -> Any:
+    """``paginate=`` / ``auth=`` given as a name or ``{type: name, ...}`` (YAML) -> the value.
+
+    >>> p = _from_config("paginate", {"type": "page_number", "size": 100, "total": "Total"})
+    >>> p == page_number(size=100, total="Total")
+    True
+    >>> _from_config("auth", "basic") == basic()
+    True
+    """
+    if value is None or not isinstance(value, Mapping | str):
+        return value
+    options = {"type": value} if isinstance(value, str) else dict(value)
+    kind = str(options.pop("type", "")).lower().replace("-", "_")
+    known = _CONFIG_FACTORIES[what]
+    if kind not in known:
+        raise ValueError(
+            f"{what}: unknown type {kind!r}; use one of {', '.join(sorted(known))} "
+            f"(e.g. {what}: {{type: {next(iter(known))}}})"
+        )
+    factory = globals()[known[kind]]
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise ValueError(f"{what}: {kind}: {exc}") from None
 
 
 def _positive(value: int, what: str) -> None:

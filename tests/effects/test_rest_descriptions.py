@@ -84,3 +84,28 @@ def test_redact_url_variants() -> None:
     assert redact_url("https://h.test/a?mine=z", {"mine"}) == "https://h.test/a?mine=***"
     assert redact_url("https://tok@h.test/a") == "https://***@h.test/a"
     assert redact_url("https://u:pw@h.test/") == "https://***@h.test/"
+
+
+def test_yaml_style_pagination_auth_and_retry_equal_the_python_values() -> None:
+    from tdm import rest
+
+    by_config = rest.get(
+        "https://api.example.com/items",
+        paginate={"type": "page_number", "size": 50, "total": "total"},
+        auth={"type": "api_key", "header": "X-Key"},
+        retry={"attempts": 3},
+        secret="Api",
+    )
+    in_python = rest.get(
+        "https://api.example.com/items",
+        paginate=rest.page_number(size=50, total="total"),
+        auth=rest.api_key(header="X-Key"),
+        retry=rest.retry(attempts=3),
+        secret="Api",
+    )
+    assert by_config == in_python
+    assert rest.fetch_each("https://x/{id}", auth="bearer", secret="Api") == rest.fetch_each(
+        "https://x/{id}", auth=rest.bearer(), secret="Api"
+    )
+    with pytest.raises(ValueError, match=r"paginate: unknown type 'pages'.*page_number"):
+        rest.get("https://x/items", paginate={"type": "pages"})
