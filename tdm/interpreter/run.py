@@ -244,6 +244,7 @@ class _Scheduler:
             try:
                 self._call("before_run", pipeline=self.pipeline)
                 self._loop()
+                self._collect_outputs()  # while the executor is open: it may hold them remotely
             finally:
                 self.executor.close()
         except _HookFailed as exc:
@@ -377,7 +378,7 @@ class _Scheduler:
                 record.error = PipeError(record.name, reason)
         self.report.status = Status.FAILURE
 
-    def _finish(self) -> None:
+    def _collect_outputs(self) -> None:
         report, plan = self.report, self.plan
         for i in plan.outputs:
             if self.records[i].status is Status.SUCCESS and i in self.handles:
@@ -386,6 +387,11 @@ class _Scheduler:
                 except Exception as exc:  # a lost worker, say: report it, keep the rest
                     self.records[i].status = Status.FAILURE
                     self.records[i].error = PipeError(plan.names[i], f"could not fetch: {exc}")
+                    if self.first_error is None:
+                        self.first_error = str(self.records[i].error)
+
+    def _finish(self) -> None:
+        report = self.report
         self.handles.clear()
         failed = any(r.status is Status.FAILURE for r in self.records)
         if failed or report.status is Status.FAILURE:
