@@ -27,6 +27,7 @@ from tdm.core import (
     transform_with_context,
 )
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
+from tdm.interpreter.partitions import run_partitions
 from tdm.transforms import concat, join
 
 __version__ = "1.0.0.dev0"
@@ -52,6 +53,7 @@ __all__ = [
     "join",
     "pipe",
     "run",
+    "run_partitions",
     "transform",
     "transform_with_context",
     "transforms",

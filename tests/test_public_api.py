@@ -28,6 +28,7 @@ EXPECTED = [
     "join",
     "pipe",
     "run",
+    "run_partitions",
     "transform",
     "transform_with_context",
     "transforms",

@@ -67,6 +67,34 @@ def run(
     >>> report.status, report.output["a"].tolist()
     (<Status.SUCCESS: 'SUCCESS'>, [4])
     """
+    return _scheduler_for(
+        pipeline,
+        inputs=inputs,
+        params=params,
+        runtime=runtime,
+        executor=executor,
+        fail_fast=fail_fast,
+        max_workers=max_workers,
+        pipeline_id=pipeline_id,
+        job_id=job_id,
+        run_id=run_id,
+    ).run()
+
+
+def _scheduler_for(
+    pipeline: Pipeline | Op,
+    *,
+    inputs: Mapping[str, Frame] | None,
+    params: Mapping[str, Any] | None,
+    runtime: Runtime | None,
+    executor: str | Executor,
+    fail_fast: bool,
+    max_workers: int | None,
+    pipeline_id: str | None,
+    job_id: str | None,
+    run_id: str | None,
+) -> _Scheduler:
+    """Everything ``run`` sets up before the first node (shared with ``run_partitions``)."""
     if isinstance(pipeline, Op):
         pipeline = Pipeline.of(pipeline)
     if not isinstance(pipeline, Pipeline):
@@ -101,8 +129,7 @@ def run(
         executor=chosen.name,
     )
     hooks = _Hooks(list(runtime.hooks) + _service_hooks(runtime))
-    scheduler = _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
-    return scheduler.run()
+    return _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
 
 
 _ROWS: weakref.WeakKeyDictionary[Pipeline, list[tuple[str, str, str, tuple[str, ...]]]] = (
@@ -198,6 +225,11 @@ class _HookFailed(Exception):
 class _Scheduler:
     """Hands ready nodes to the executor and records what happens to each one."""
 
+    max_in_flight: int | None = None
+    """At most this many nodes handed to the executor at once (None: no limit)."""
+    collect_outputs = True
+    """Bring the output nodes' frames to the caller (``report.outputs``)."""
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -244,7 +276,8 @@ class _Scheduler:
             try:
                 self._call("before_run", pipeline=self.pipeline)
                 self._loop()
-                self._collect_outputs()  # while the executor is open: it may hold them remotely
+                if self.collect_outputs:  # while the executor is open: it may hold them
+                    self._collect_outputs()
             finally:
                 self.executor.close()
         except _HookFailed as exc:
@@ -262,8 +295,9 @@ class _Scheduler:
         plan, executor = self.plan, self.executor
         ready: deque[int] = deque(i for i, ps in enumerate(plan.parents) if not ps)
         running: dict[Any, int] = {}
+        limit = self.max_in_flight
         while ready or running:
-            while ready:
+            while ready and (limit is None or len(running) < limit):
                 i = ready.popleft()
                 if self._settle_without_running(i, ready):
                     continue
