@@ -10,11 +10,18 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 STAMP="$VENV/.tdm-installed"
-WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "bootstrap: installing tdm[dev] into $VENV (first run takes a minute)"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+  # Constraints pin known-good versions: without them pip can backtrack for many minutes
+  # between boto3 and the botocore that s3fs's aiobotocore allows.
+  LOG="$VENV/pip-install.log"
+  if ! "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[dev]" >"$LOG" 2>&1
+  then
+    grep -v "is ignored: it is neither" "$LOG" | tail -40 >&2
+    echo "bootstrap: pip install failed (full log: $LOG)" >&2
+    exit 1
+  fi
   echo "$WANT" > "$STAMP"
 fi
 PY="$VENV/bin/python"

@@ -15,6 +15,7 @@ and reporting on every node.
 
 from tdm import errors, executors, inputs, transforms
 from tdm._types import Frame
+from tdm.config import load_yaml
 from tdm.core import (
     Pipe,
     PipeError,
@@ -51,6 +52,7 @@ __all__ = [
     "executors",
     "inputs",
     "join",
+    "load_yaml",
     "pipe",
     "run",
     "run_partitions",

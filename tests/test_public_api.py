@@ -26,6 +26,7 @@ EXPECTED = [
     "executors",
     "inputs",
     "join",
+    "load_yaml",
     "pipe",
     "run",
     "run_partitions",

@@ -16,7 +16,9 @@ The file provider reads ``$TDM_HOME/secrets.yml`` (default ``~/.tdm/secrets.yml`
       secret: ...
 
 The environment provider reads ``TDM_SECRET__<NAME>__<KEY>=value`` (names are matched without
-regard to case).
+regard to case). The directory provider reads Kubernetes-style mounted secrets, one folder per
+secret and one file per key (``$TDM_SECRETS_DIR/<name>/<key>``). The AWS provider reads AWS
+Secrets Manager (a JSON object per secret; boto3 needed: ``pip install 'tdm[aws]'``).
 """
 
 from __future__ import annotations
@@ -33,14 +35,19 @@ from typing import Any, NoReturn, Protocol, runtime_checkable
 from tdm.errors import SecretNotFoundError
 
 __all__ = [
+    "AwsSecrets",
     "ChainSecrets",
+    "DirectorySecrets",
     "EnvSecrets",
     "FileSecrets",
     "MappingSecrets",
+    "PROVIDER_KINDS",
+    "RoutedSecrets",
     "Secret",
     "SecretsProvider",
     "default_secrets",
     "known_values",
+    "providers_from_settings",
     "remember",
     "scrub",
     "tdm_home",
@@ -336,5 +343,248 @@ class ChainSecrets:
 
 
 def default_secrets() -> SecretsProvider:
-    """The default order: environment variables, then ``$TDM_HOME/secrets.yml``."""
-    return ChainSecrets(EnvSecrets(), FileSecrets())
+    """The default order: environment variables, mounted files (when ``TDM_SECRETS_DIR`` is
+    set), then ``$TDM_HOME/secrets.yml``."""
+    providers: list[SecretsProvider] = [EnvSecrets()]
+    if os.environ.get("TDM_SECRETS_DIR"):
+        providers.append(DirectorySecrets())
+    providers.append(FileSecrets())
+    return ChainSecrets(*providers)
+
+
+DEFAULT_SECRETS_DIR = "/var/run/secrets/tdm"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+class DirectorySecrets:
+    """Secrets mounted as files: ``<root>/<secret name>/<key>`` (Kubernetes secret volumes).
+
+    The folder is matched to a secret name without regard to case or punctuation (the secret
+    ``Air Watch`` may live in ``air-watch/``); one trailing newline is stripped from each value.
+    Hidden entries (Kubernetes' ``..data`` links) are ignored.
+
+    Args:
+        root: the folder (default ``$TDM_SECRETS_DIR``, else ``/var/run/secrets/tdm``).
+
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "airwatch").mkdir(); _ = (root / "airwatch" / "token").write_text("s3cr3t-tok\\n")
+    >>> DirectorySecrets(root).section("AirWatch")["token"].reveal()
+    's3cr3t-tok'
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        default = os.environ.get("TDM_SECRETS_DIR") or DEFAULT_SECRETS_DIR
+        self.root = Path(root if root is not None else default).expanduser()
+
+    def section(self, name: str) -> Mapping[str, Secret]:
+        if not self.root.is_dir():
+            raise SecretNotFoundError(
+                f"secret {name!r} not found: secrets directory {self.root} does not exist; mount "
+                "the Kubernetes secret there or set TDM_SECRETS_DIR to the folder that has it"
+            )
+        folders = {
+            entry.name: entry
+            for entry in self.root.iterdir()
+            if not entry.name.startswith(".") and entry.is_dir()
+        }
+        wanted = _slug(name)
+        match = folders.get(name) or next(
+            (d for n, d in sorted(folders.items()) if _slug(n) == wanted), None
+        )
+        if match is None:
+            _missing(name, self.describe(), folders)
+        values: dict[str, Secret] = {}
+        for item in sorted(match.iterdir()):
+            if item.name.startswith(".") or not item.is_file():
+                continue
+            text = item.read_text(encoding="utf-8")
+            values[item.name] = Secret(text[:-1] if text.endswith("\n") else text)
+            if text.endswith("\r\n"):
+                values[item.name] = Secret(text[:-2])
+        return values
+
+    def describe(self) -> str:
+        return f"secrets directory {self.root}"
+
+    def __repr__(self) -> str:
+        return f"DirectorySecrets({str(self.root)!r})"
+
+
+class AwsSecrets:
+    """Secrets from AWS Secrets Manager: each secret's string is a JSON object of keys.
+
+    A secret whose value is not a JSON object is one key, ``value``. Sections are cached per
+    provider. Credentials come from boto3's usual chain (environment, profile, role).
+
+    Args:
+        region: the AWS region (default: boto3's configuration).
+        endpoint_url: another endpoint (a VPC endpoint, or a local test server).
+        prefix: prepended to every secret name (``"prod/"`` + ``"AirWatch"``).
+        profile: a named AWS profile.
+        attempts: total tries per request (botocore's standard retry mode).
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        prefix: str = "",
+        profile: str | None = None,
+        attempts: int = 3,
+    ) -> None:
+        self.attempts = attempts
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.prefix = prefix
+        self.profile = profile
+        self._client: Any = None
+        self._cache: dict[str, dict[str, Secret]] = {}
+        self._lock = threading.Lock()
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            try:
+                import boto3
+            except ImportError:
+                raise SecretNotFoundError(
+                    "AWS Secrets Manager needs boto3; install it with: pip install 'tdm[aws]'"
+                ) from None
+            from botocore.config import Config
+
+            session = boto3.session.Session(profile_name=self.profile)
+            self._client = session.client(
+                "secretsmanager",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=Config(
+                    retries={"max_attempts": self.attempts, "mode": "standard"},
+                    connect_timeout=10,
+                    read_timeout=30,
+                ),
+            )
+        return self._client
+
+    def section(self, name: str) -> Mapping[str, Secret]:
+        with self._lock:
+            if name in self._cache:
+                return self._cache[name]
+        import json
+
+        client = self._get_client()
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        secret_id = self.prefix + name
+        try:
+            response = client.get_secret_value(SecretId=secret_id)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            if code == "ResourceNotFoundException":
+                _missing(name, self.describe(), self._names())
+            raise SecretNotFoundError(
+                f"AWS Secrets Manager refused secret {secret_id!r} ({code}); check that the "
+                "credentials may call secretsmanager:GetSecretValue on it"
+            ) from None
+        except BotoCoreError as exc:
+            raise SecretNotFoundError(
+                f"cannot read secret {secret_id!r} from AWS Secrets Manager: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        raw = response.get("SecretString")
+        if raw is None:
+            raw = bytes(response.get("SecretBinary", b"")).decode("utf-8", "replace")
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        values = (
+            _secrets_of(name, parsed, self.describe())
+            if isinstance(parsed, Mapping)
+            else {"value": Secret(raw)}
+        )
+        with self._lock:
+            self._cache[name] = values
+        return values
+
+    def _names(self) -> list[str]:
+        try:
+            pages = self._get_client().get_paginator("list_secrets").paginate()
+            names = [s["Name"] for page in pages for s in page.get("SecretList", [])]
+        except Exception:  # listing is a courtesy for the message; it may be forbidden
+            return []
+        return [n[len(self.prefix) :] for n in names if n.startswith(self.prefix)]
+
+    def describe(self) -> str:
+        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        region = f" ({self.region})" if self.region else ""
+        prefix = f" with prefix {self.prefix!r}" if self.prefix else ""
+        return f"AWS Secrets Manager{region}{where}{prefix}"
+
+    def __repr__(self) -> str:
+        return f"AwsSecrets(region={self.region!r}, prefix={self.prefix!r})"
+
+
+class RoutedSecrets:
+    """Sends some secret names to a chosen provider and every other name to ``default``."""
+
+    def __init__(self, routes: Mapping[str, SecretsProvider], default: SecretsProvider) -> None:
+        self.routes = dict(routes)
+        self.default = default
+
+    def section(self, name: str) -> Mapping[str, Secret]:
+        return self.routes.get(name, self.default).section(name)
+
+    def describe(self) -> str:
+        return self.default.describe()
+
+    def __repr__(self) -> str:
+        return f"RoutedSecrets({sorted(self.routes)!r}, default={self.default!r})"
+
+
+PROVIDER_KINDS = ("env", "directory", "file", "aws")
+"""The provider kinds a ``secrets:`` setting or a secret reference may name."""
+
+
+def providers_from_settings(
+    settings: Mapping[str, Any] | None = None, *, routes: Mapping[str, str] | None = None
+) -> SecretsProvider:
+    """Build the provider a project's ``secrets:`` settings describe.
+
+    Settings (all optional): ``order`` (provider kinds, default env, directory when
+    ``TDM_SECRETS_DIR`` or ``directory`` is set, then file), ``directory``, ``file``,
+    ``env_prefix`` and ``aws`` (``region``, ``endpoint_url``, ``prefix``, ``profile``).
+    ``routes`` sends a secret name to one provider kind (``"default"`` = the chain).
+
+    >>> providers_from_settings({"order": ["env"]})
+    ChainSecrets(EnvSecrets(prefix='TDM_SECRET__'),)
+    """
+    settings = settings or {}
+    made: dict[str, SecretsProvider] = {}
+
+    def make(kind: str) -> SecretsProvider:
+        if kind not in made:
+            if kind == "env":
+                made[kind] = EnvSecrets(prefix=settings.get("env_prefix", "TDM_SECRET__"))
+            elif kind == "directory":
+                made[kind] = DirectorySecrets(settings.get("directory"))
+            elif kind == "file":
+                made[kind] = FileSecrets(settings.get("file"))
+            elif kind == "aws":
+                made[kind] = AwsSecrets(**dict(settings.get("aws") or {}))
+            else:
+                raise SecretNotFoundError(
+                    f"unknown secrets provider {kind!r}; use one of {', '.join(PROVIDER_KINDS)}"
+                )
+        return made[kind]
+
+    order = settings.get("order")
+    if order is None:
+        has_dir = bool(settings.get("directory") or os.environ.get("TDM_SECRETS_DIR"))
+        order = ["env", *(["directory"] if has_dir else []), "file"]
+    chain = ChainSecrets(*(make(k) for k in order))
+    routed = {n: make(k) for n, k in (routes or {}).items() if k != "default"}
+    return RoutedSecrets(routed, chain) if routed else chain

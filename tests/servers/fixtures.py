@@ -1318,7 +1318,7 @@ def dask_cluster() -> Iterator[LocalCluster]:
         threads_per_worker=1,
         processes=True,
         host=LOCALHOST,
-        dashboard_address=None,
+        dashboard_address=":0",  # None means the default :8787, which may be taken
         silence_logs=logging.ERROR,  # must be an int level; the string "error" kills the Nanny
     )
     try:

@@ -1,0 +1,548 @@
+"""The ``tdm`` command: parse, load, run, print. Every ``TdmError`` is caught once, at the top.
+
+Exit codes: 0 success, 1 a pipeline failed, 2 bad input (config, arguments, missing secrets).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tdm.config import Project, load_yaml
+from tdm.config.project import ComponentSpec, PipelineSpec
+from tdm.config.registry import FIRST_POSITIONAL, Kind, default_registry
+from tdm.effects.secrets import scrub, tdm_home
+from tdm.errors import ConfigError, DefinitionError, InputError, TdmError
+
+__all__ = ["cli", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _exit_code(exc: TdmError) -> int:
+    return EXIT_BAD_INPUT if isinstance(exc, ConfigError | DefinitionError | InputError) else 1
+
+
+class _TdmGroup(click.Group):
+    """Prints ``Kind: message`` for tdm's errors (never a traceback) and sets the exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TdmError as exc:
+            click.echo(f"{type(exc).__name__}: {scrub(str(exc))}", err=True)
+            raise click.exceptions.Exit(_exit_code(exc)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("TDM_DEBUG"):
+                raise
+            click.echo(
+                f"InternalError: {type(exc).__name__}: {scrub(str(exc))} (a bug in tdm or a "
+                "plugin; rerun with TDM_DEBUG=1 for the traceback and report it)",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_FAILED) from None
+
+
+def _version() -> str:
+    from tdm import __version__
+
+    return __version__
+
+
+@click.group(
+    cls=_TdmGroup,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "terminal_width": 100,
+        "max_content_width": 100,
+    },
+)
+@click.version_option(_version(), "--version", prog_name="tdm", message="%(prog)s %(version)s")
+def cli() -> None:
+    """tdm: composable data pipelines. Run, check, draw and deploy pipeline YAML files."""
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """The console script ``tdm``."""
+    cli.main(args=list(args) if args is not None else None, prog_name="tdm")
+
+
+# shared helpers -----------------------------------------------------------------------------
+def _parse_params(values: Sequence[str]) -> dict[str, Any]:
+    import yaml
+
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param expects NAME=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        params[key.strip()] = value if isinstance(value, str | int | float | bool) else raw
+    return params
+
+
+def _project_paths(file: str) -> None:
+    """Make the user's own pipe modules importable, as ``python -m`` would from the project."""
+    candidates = [Path.cwd()]
+    here = Path(file).resolve().parent
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").exists() or (folder / ".tdm").is_dir():
+            candidates.append(folder)
+            break
+    for folder in reversed(candidates):
+        text = str(folder)
+        if text not in sys.path:
+            sys.path.insert(0, text)
+
+
+def _load(file: str, params: Mapping[str, Any] | None = None) -> Project:
+    _project_paths(file)
+    project = load_yaml(file, params=params)
+    settings_file = tdm_home() / "config.yml"
+    if settings_file.is_file():
+        from tdm.config.loader import load_settings
+
+        settings = load_settings(settings_file)
+        project = _merge_settings(project, settings)
+    return project
+
+
+def _merge_settings(project: Project, settings: Project) -> Project:
+    import dataclasses
+
+    return dataclasses.replace(
+        project,
+        alert_managers=project.alert_managers or settings.alert_managers,
+        state_manager=project.state_manager or settings.state_manager,
+        secrets={**settings.secrets, **project.secrets},
+        secret_routes={**settings.secret_routes, **project.secret_routes},
+        deploy={**settings.deploy, **project.deploy},
+    )
+
+
+def _select(project: Project, names: Sequence[str]) -> list[PipelineSpec]:
+    if not names:
+        return list(project.pipelines)
+    return [project[name] for name in names]
+
+
+FILE = click.argument("file", type=click.Path(dir_okay=False))
+PARAMS = click.option(
+    "--param",
+    "-P",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A value for ${params.NAME} (repeatable); also passed to the run.",
+)
+PIPELINES = click.option(
+    "--pipeline",
+    "-p",
+    "pipelines",
+    multiple=True,
+    metavar="NAME",
+    help="Only this pipeline (repeatable; default: all in the file).",
+)
+
+
+# observability -------------------------------------------------------------------------------
+def _observability(project: Project, *, log_format: str, log_level: str, progress: bool) -> Any:
+    """Build the run's ``Runtime``: logging, audit store, alerters, progress and secrets.
+
+    The one place that wires observability into a CLI run; it uses ``tdm.logging``,
+    ``tdm.state`` and ``tdm.alerts`` when this installation has them.
+    """
+    from tdm.interpreter.runtime import Runtime
+
+    _configure_logging(log_format, log_level)
+    runtime = Runtime.default()
+    changes: dict[str, Any] = {"secrets": project.secrets_provider(), "progress": progress}
+    if project.state_manager is not None:
+        changes["state"] = _component(project.state_manager, "state")
+    alerters = [_component(spec, "alert") for spec in project.alert_managers]
+    changes["alerters"] = tuple(a for a in alerters if a is not None)
+    return runtime.evolve(**changes)
+
+
+def _configure_logging(log_format: str, log_level: str) -> None:
+    fmt = log_format
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
+    try:
+        from tdm import logging as tdm_logging  # type: ignore[attr-defined]
+    except ImportError:
+        tdm_logging = None
+    configure = getattr(tdm_logging, "configure", None)
+    if configure is not None:
+        configure(level=log_level.upper(), fmt=fmt)
+        return
+    logger = logging.getLogger("tdm")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logger.handlers = [handler]
+    logger.setLevel(log_level.upper())
+    logger.propagate = False
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": record.created,
+            "level_name": record.levelname,
+            "logger": record.name,
+            "module": record.module,
+            "function": record.funcName,
+            "msg": scrub(record.getMessage()),
+        }
+        return json.dumps(payload, default=str)
+
+
+def _component(spec: ComponentSpec, kind: Kind) -> Any:
+    """Build an alert manager or state store from its YAML spec (None for a null alerter)."""
+    module_name, _, attr = spec.target.partition(":")
+    what = "alert manager" if kind == "alert" else "state manager"
+    try:
+        factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        if attr == "null":
+            return None
+        raise ConfigError(
+            f"{what} {spec.name!r} (type {spec.type}) needs {spec.target.replace(':', '.')}, "
+            "which this tdm installation does not provide; upgrade tdm or remove it",
+            file=spec.file,
+            line=spec.line,
+        ) from None
+    kwargs = {**spec.defaults, **spec.config}
+    sig = inspect.signature(factory)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    for old, candidates in spec.renames.items():
+        if old in kwargs and old not in sig.parameters:
+            for cand in candidates:
+                if isinstance(cand, str) and cand in sig.parameters:
+                    kwargs[cand] = kwargs.pop(old)
+                    break
+                if cand == FIRST_POSITIONAL:
+                    continue
+    for key in list(kwargs):
+        if key not in sig.parameters and not takes_any:
+            if key in spec.defaults and key not in spec.config:
+                del kwargs[key]  # an implied default this factory does not need
+                continue
+            accepted = ", ".join(sig.parameters)
+            raise ConfigError(
+                f"{what} {spec.name!r}: unknown config key {key!r} for {spec.type}; "
+                f"accepted keys: {accepted}",
+                file=spec.file,
+                line=spec.line,
+            )
+    try:
+        return factory(**kwargs)
+    except TdmError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"{what} {spec.name!r} (type {spec.type}) rejected its config: "
+            f"{type(exc).__name__}: {exc}",
+            file=spec.file,
+            line=spec.line,
+        ) from None
+
+
+# commands ------------------------------------------------------------------------------------
+@cli.command()
+@FILE
+@PIPELINES
+@PARAMS
+@click.option(
+    "--executor",
+    type=click.Choice(["sequential", "threads"]),
+    default="sequential",
+    show_default=True,
+    help="How ready steps are scheduled.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan (effects, secrets by name); run nothing."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default="auto",
+    show_default=True,
+    help="auto: text on a terminal, JSON lines otherwise.",
+)
+@click.option("--log-level", default="info", show_default=True, help="debug, info, warning, error.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Live progress per pipe (default: on a terminal).",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop starting new steps after the first failure.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A CSV or Parquet file for an `input` pipe named NAME (repeatable).",
+)
+@click.option(
+    "--show", type=int, default=0, metavar="N", help="Print the first N rows of each output."
+)
+def run(
+    file: str,
+    pipelines: tuple[str, ...],
+    params: tuple[str, ...],
+    executor: str,
+    dry_run: bool,
+    log_format: str,
+    log_level: str,
+    progress: bool | None,
+    fail_fast: bool,
+    inputs: tuple[str, ...],
+    show: int,
+) -> None:
+    """Run the pipelines of FILE (all, or those named with --pipeline)."""
+    import tdm
+
+    values = _parse_params(params)
+    project = _load(file, values)
+    chosen = _select(project, pipelines)
+    if dry_run:
+        from tdm.config.render import plan_text
+
+        click.echo(plan_text(project, chosen))
+        return
+    frames = _read_inputs(inputs)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    project.check_secrets()
+    runtime = _observability(project, log_format=log_format, log_level=log_level, progress=progress)
+    failed: list[str] = []
+    for spec in chosen:
+        wanted = set(spec.pipeline.inputs())
+        report = tdm.run(
+            spec.pipeline,
+            inputs={k: v for k, v in frames.items() if k in wanted or k in spec.pipeline.names()},
+            params=project.params,
+            runtime=runtime,
+            executor=executor,
+            fail_fast=fail_fast,
+            pipeline_id=spec.pipeline_id,
+        )
+        click.echo(_summary(spec, report, show))
+        if report.status is not tdm.Status.SUCCESS:
+            failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
+    if failed:
+        click.echo(
+            "RunError: "
+            + "; ".join(f"pipeline {f}" for f in failed)
+            + " (see the per-pipe report above)",
+            err=True,
+        )
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _read_inputs(items: Sequence[str]) -> dict[str, Any]:
+    import pandas as pd
+
+    frames: dict[str, Any] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--input expects NAME=PATH, got {item!r}")
+        if not Path(path).is_file():
+            raise ConfigError(f"--input {name}: file {path!r} not found")
+        try:
+            frames[name] = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+        except Exception as exc:
+            raise ConfigError(f"--input {name}: cannot read {path!r}: {exc}") from None
+    return frames
+
+
+def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
+    took = f"{report.duration_s:.2f} s, " if report.duration_s is not None else ""
+    lines = [f"pipeline {spec.name!r}: {report.status.value} ({took}run {report.run_id})"]
+    rows = list(report.nodes.values())
+    width = max(len(r.name) for r in rows)
+    for record in rows:
+        count = "" if record.rows_out is None else f"{record.rows_out} rows"
+        took = "" if record.duration_s is None else f"{record.duration_s:.3f} s"
+        line = f"  {record.status.value:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
+        if record.error is not None and record.status.value == "FAILURE":
+            line += f"\n           {scrub(str(record.error))}"
+        lines.append(line.rstrip())
+    if show > 0:
+        for name, frame in report.outputs.items():
+            lines += [f"  output {name!r}:", frame.head(show).to_string(index=False)]
+    return "\n".join(lines)
+
+
+@cli.command()
+@FILE
+@PARAMS
+@click.option(
+    "--secrets/--no-secrets",
+    "check_secrets",
+    default=True,
+    show_default=True,
+    help="Also check that every referenced secret exists (names only).",
+)
+def validate(file: str, params: tuple[str, ...], check_secrets: bool) -> None:
+    """Check FILE: syntax, types, parents, config and secrets. Runs nothing."""
+    project = _load(file, _parse_params(params))
+    if check_secrets:
+        project.check_secrets()
+    names = ", ".join(project.names())
+    click.echo(f"OK: {file}: {len(project)} pipeline(s): {names}")
+
+
+@cli.command()
+@FILE
+@PIPELINES
+@PARAMS
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "dot"]),
+    default="text",
+    show_default=True,
+    help="text (a tree), mermaid (a flowchart) or dot (Graphviz).",
+)
+def graph(file: str, pipelines: tuple[str, ...], params: tuple[str, ...], fmt: str) -> None:
+    """Draw the pipelines of FILE."""
+    from tdm.config.render import to_dot
+
+    project = _load(file, _parse_params(params))
+    parts = []
+    for spec in _select(project, pipelines):
+        if fmt == "dot":
+            parts.append(to_dot(spec.pipeline, spec.name))
+        elif fmt == "mermaid":
+            parts.append(f"%% {spec.name}\n{spec.pipeline.to_mermaid()}")
+        else:
+            parts.append(f"# {spec.name}\n{spec.pipeline.to_text()}")
+    click.echo("\n\n".join(parts))
+
+
+@cli.command(name="list")
+@FILE
+@PARAMS
+def list_(file: str, params: tuple[str, ...]) -> None:
+    """List the pipelines of FILE with their ids, schedules and secrets."""
+    from tdm.config.render import list_text
+
+    click.echo(list_text(_load(file, _parse_params(params))))
+
+
+@cli.command()
+@click.option(
+    "--kind",
+    type=click.Choice(["pipe", "alert", "state"]),
+    default="pipe",
+    show_default=True,
+    help="Which types to list.",
+)
+def types(kind: Kind) -> None:
+    """List the type names YAML may use (built-ins, original aliases, plugins)."""
+    rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE")]
+    for name, entry in default_registry().entries(kind):
+        rows.append((name, entry.target, entry.origin, "yes" if _available(entry.target) else "no"))
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    click.echo("\nYour own pipes: type: package.module:factory (a @tdm.transform function).")
+
+
+def _available(target: str) -> bool:
+    module_name, _, attr = target.partition(":")
+    try:
+        return hasattr(importlib.import_module(module_name), attr)
+    except ImportError:
+        return False
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Write into a non-empty folder (overwrites templates).")
+def init(directory: str, force: bool) -> None:
+    """Create a new tdm project in DIRECTORY (default: here) that runs out of the box."""
+    from tdm.config.scaffold import package_name, scaffold
+
+    written = scaffold(directory, force=force)
+    click.echo(f"created {len(written)} files in {directory}:")
+    for path in written:
+        click.echo(f"  {path.relative_to(directory)}")
+    click.echo(
+        f"\nnext:\n  cd {directory}\n  tdm run pipelines/example.yml\n"
+        f"  (your pipes live in {package_name(directory)}/pipes.py)"
+    )
+
+
+@cli.command()
+@click.argument("target", type=click.Choice(["argo", "cronjob"]))
+@FILE
+@PIPELINES
+@PARAMS
+@click.option("--image", help="Container image (default: deploy.image in the file).")
+@click.option("--namespace", help="Kubernetes namespace (default: deploy.namespace).")
+@click.option(
+    "--path",
+    "path_in_image",
+    help="FILE's path inside the image (default: FILE as given).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write the manifests to this file (default: print them).",
+)
+def deploy(
+    target: str,
+    file: str,
+    pipelines: tuple[str, ...],
+    params: tuple[str, ...],
+    image: str | None,
+    namespace: str | None,
+    path_in_image: str | None,
+    output: str | None,
+) -> None:
+    """Write Argo CronWorkflow or Kubernetes CronJob manifests for FILE's scheduled pipelines."""
+    from tdm.config.deploy import manifests, render
+
+    values = _parse_params(params)
+    project = _load(file, values)
+    docs = manifests(
+        project,
+        kind="argo" if target == "argo" else "cronjob",
+        file=path_in_image or file,
+        image=image,
+        namespace=namespace,
+        pipelines=pipelines,
+        params={k: str(v) for k, v in values.items()},
+    )
+    text = render(docs, project)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(docs)} manifest(s) to {output}")
+    else:
+        click.echo(text, nl=False)

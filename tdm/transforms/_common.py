@@ -1,0 +1,112 @@
+"""Helpers shared by the transform modules (private)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, TypeAlias
+
+import pandas as pd
+from returns.result import Failure
+
+from tdm.core.pipe import PipeError
+
+RowPredicate: TypeAlias = "str | Callable[[pd.DataFrame], Any]"
+"""A row condition: a pandas query string (``"amount > 0"``) or ``df -> bool Series``."""
+
+FramePredicate: TypeAlias = "str | Callable[[pd.DataFrame], Any]"
+"""A frame condition: a pandas eval string (``"amount.sum() > 0"``) or ``df -> bool``."""
+
+Columns: TypeAlias = "str | Sequence[str]"
+
+
+def fail(message: str) -> Failure[PipeError]:
+    """A failure attributed to the current step (the wrapper fills in the step's name)."""
+    return Failure(PipeError("", message))
+
+
+def as_list(columns: Hashable | Iterable[Hashable] | None) -> list[Any]:
+    """``"a"`` -> ``["a"]``; a sequence -> a list; ``None`` -> ``[]``."""
+    if columns is None:
+        return []
+    if isinstance(columns, str | bytes) or not isinstance(columns, Iterable):
+        return [columns]
+    return list(columns)
+
+
+def show(values: Iterable[Any], limit: int = 10) -> str:
+    """A short, readable list of values for messages."""
+    items = list(values)
+    text = ", ".join(repr(v) for v in items[:limit])
+    more = len(items) - limit
+    return f"[{text}{f', ... ({more} more)' if more > 0 else ''}]"
+
+
+def missing_columns(df: pd.DataFrame, wanted: Iterable[Any], what: str = "column") -> str | None:
+    """A message naming the columns of ``wanted`` that ``df`` lacks, or None."""
+    missing = [c for c in wanted if c not in df.columns]
+    if not missing:
+        return None
+    plural = "s" if len(missing) > 1 else ""
+    return (
+        f"{what}{plural} {show(missing)} not found; the frame's columns are {show(df.columns, 30)}"
+    )
+
+
+def describe_expr(expr: Any) -> str:
+    """A short name for a predicate or expression (for messages)."""
+    if isinstance(expr, str):
+        return repr(expr)
+    name = getattr(expr, "__qualname__", None) or getattr(expr, "__name__", None)
+    return f"{name}()" if name else repr(expr)
+
+
+def row_mask(df: pd.DataFrame, predicate: RowPredicate) -> pd.Series:
+    """Evaluate a row predicate into a boolean Series aligned with ``df`` (nulls count False)."""
+    if isinstance(predicate, str):
+        result = df.eval(predicate)
+    elif callable(predicate):
+        result = predicate(df)
+    else:
+        raise TypeError(
+            f"a row predicate must be a query string or a function df -> bool Series, "
+            f"got {type(predicate).__name__}"
+        )
+    if isinstance(result, bool) or pd.api.types.is_scalar(result):
+        return pd.Series(bool(result), index=df.index)
+    if not isinstance(result, pd.Series):
+        result = pd.Series(result, index=df.index)
+    if len(result) != len(df):
+        raise ValueError(
+            f"predicate {describe_expr(predicate)} returned {len(result)} values for {len(df)} rows"
+        )
+    if not (pd.api.types.is_bool_dtype(result.dtype) or result.isna().all()):
+        raise TypeError(
+            f"predicate {describe_expr(predicate)} returned {result.dtype} values, "
+            'not booleans; compare something, e.g. "amount > 0"'
+        )
+    return result.fillna(False).astype(bool)
+
+
+def frame_truth(df: pd.DataFrame, predicate: FramePredicate) -> bool:
+    """Evaluate a frame predicate to a single bool."""
+    if isinstance(predicate, str):
+        result = df.eval(predicate)
+    elif callable(predicate):
+        result = predicate(df)
+    else:
+        raise TypeError(
+            f"a frame predicate must be an eval string or a function df -> bool, "
+            f"got {type(predicate).__name__}"
+        )
+    if isinstance(result, pd.Series | pd.DataFrame):
+        raise TypeError(
+            f"predicate {describe_expr(predicate)} returned a {type(result).__name__} "
+            f"of {len(result)} values; a frame predicate must return one bool: reduce it "
+            'with .any() or .all() (e.g. "(amount > 0).all()")'
+        )
+    try:
+        return bool(result)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"predicate {describe_expr(predicate)} returned {type(result).__name__}, not a bool"
+        ) from exc
