@@ -126,12 +126,18 @@ def main() -> None:
         def run(executor: object) -> tdm.RunReport:
             return tdm.run_partitions(pipeline, write=out, executor=executor)  # type: ignore[arg-type]
 
-        with LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             dask = tdm.executors.Dask(client)
             results: dict[str, list[float]] = {}
-            plan: list[tuple[str, object]] = [("sequential", "sequential"), ("dask (2 workers)", dask)]
+            plan: list[tuple[str, object]] = [
+                ("sequential", "sequential"),
+                ("dask (2 workers)", dask),
+            ]
             if args.threads:
                 plan.append(("threads (2)", tdm.executors.Threads(max_workers=2)))
             for label, executor in plan:
@@ -143,7 +149,9 @@ def main() -> None:
                 for label, executor in plan:
                     results[label].extend(timed(lambda e=executor: run(e), 1))
             rows_out = sum(n.rows_out or 0 for n in report.nodes.values())
-        print(f"rows written per run: {rows_out:,} (summaries of {args.partitions * args.rows:,} events)")
+        print(
+            f"rows written per run: {rows_out:,} (summaries of {args.partitions * args.rows:,} events)"
+        )
         base = statistics.median(results["sequential"])
         print(f"{'executor':<18} {'median (s)':>11} {'min (s)':>9} {'max (s)':>9} {'speed-up':>9}")
         for label, samples in results.items():

@@ -36,7 +36,16 @@ from tdm._types import Frame
 from tdm.core.effect import Effect
 from tdm.core.pipe import PipeError
 from tdm.effects.dispatch import handle as _dispatch
-from tdm.effects.secrets import ChainSecrets, EnvSecrets, FileSecrets, SecretsProvider, scrub
+from tdm.effects.secrets import (
+    AwsSecrets,
+    ChainSecrets,
+    DirectorySecrets,
+    EnvSecrets,
+    FileSecrets,
+    RoutedSecrets,
+    SecretsProvider,
+    scrub,
+)
 from tdm.errors import ConfigError, SecretNotFoundError
 from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, execute
 from tdm.interpreter.report import Status
@@ -159,9 +168,27 @@ def _secrets_for_workers(provider: SecretsProvider | None) -> SecretsProvider | 
         return SecretsNotOnWorkers("EnvSecrets over a mapping given to it")
     if isinstance(provider, FileSecrets):
         return FileSecrets(provider.path)  # a fresh one: nothing loaded, only the path
+    if isinstance(provider, DirectorySecrets):
+        return DirectorySecrets(provider.root)  # the same mount point on every worker
+    if isinstance(provider, AwsSecrets):
+        # Settings only (no client, no cache): workers use their own AWS credential chain.
+        return AwsSecrets(
+            region=provider.region,
+            endpoint_url=provider.endpoint_url,
+            prefix=provider.prefix,
+            profile=provider.profile,
+            attempts=provider.attempts,
+        )
     if isinstance(provider, ChainSecrets):
         parts = [_secrets_for_workers(p) for p in provider.providers]
         return ChainSecrets(*(p for p in parts if p is not None))
+    if isinstance(provider, RoutedSecrets):
+        routes = {k: _secrets_for_workers(v) for k, v in provider.routes.items()}
+        default = _secrets_for_workers(provider.default)
+        return RoutedSecrets(
+            {k: v for k, v in routes.items() if v is not None},
+            default if default is not None else ChainSecrets(EnvSecrets(), FileSecrets()),
+        )
     return SecretsNotOnWorkers(provider.describe())
 
 

@@ -21,9 +21,17 @@ import tdm
 from tdm import Hook, Runtime, Status, transform
 from tdm.core.effect import Effect
 from tdm.effects.dispatch import EffectEnv, handle
-from tdm.effects.secrets import EnvSecrets, MappingSecrets
+from tdm.effects.secrets import (
+    ChainSecrets,
+    DirectorySecrets,
+    EnvSecrets,
+    FileSecrets,
+    MappingSecrets,
+    RoutedSecrets,
+)
 from tdm.errors import ConfigError, EffectError
 from tdm.executors import Dask, from_cli
+from tdm.interpreter.dask import for_workers
 
 # --------------------------------------------------------------------------------------------
 # steps and effects (module level: the workers import them from here)
@@ -387,3 +395,28 @@ def test_a_missing_extra_says_how_to_install_it() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "pip install 'tdm[dask]'" in out.stdout, out.stderr
+
+
+def test_every_provider_travels_as_a_description(tmp_path: Any) -> None:
+    value = "file-held-" + hashlib.sha256(os.urandom(8)).hexdigest()[:16]
+    path = tmp_path / "secrets.yml"
+    path.write_text(f"version: 1\nS3:\n  key: {value}\n")
+    path.chmod(0o600)
+    (tmp_path / "mounted" / "api").mkdir(parents=True)
+    (tmp_path / "mounted" / "api" / "token").write_text(value)
+    file, directory = FileSecrets(path), DirectorySecrets(tmp_path / "mounted")
+    assert file.section("S3")["key"].reveal() == value  # loaded and cached on the client
+    assert directory.section("api")["token"].reveal() == value
+    in_memory = EnvSecrets(environ={"TDM_SECRET__X__K": value})
+    provider = RoutedSecrets(
+        {"api": directory},
+        ChainSecrets(in_memory, file, MappingSecrets({"other": {"k": value}})),
+    )
+    blob = cloudpickle.dumps(for_workers(Runtime(secrets=provider, hooks=[Hook()])))
+    assert value.encode() not in blob
+    remote = cloudpickle.loads(blob)  # what a worker gets: it reads the file and folder again
+    assert remote.hooks == ()
+    assert remote.secrets.section("S3")["key"].reveal() == value
+    assert remote.secrets.section("api")["token"].reveal() == value
+    with pytest.raises(tdm.errors.SecretNotFoundError, match="never sends secret values"):
+        remote.secrets.section("other")
