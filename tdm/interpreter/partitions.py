@@ -246,11 +246,12 @@ def partition_pipelines(
     ``partition_by``).
     """
     runtime = runtime if runtime is not None else Runtime.default()
-    read_type, write_type = _file_effects()
+    _, write_type = _file_effects()
     if len(pipeline.outputs) != 1:
+        outs = ", ".join(pipeline.plan.names[i] for i in pipeline.plan.outputs)
         raise DefinitionError(
             f"run_partitions needs a pipeline with one output; this one has "
-            f"{len(pipeline.outputs)} ({', '.join(pipeline.plan.names[i] for i in pipeline.plan.outputs)})"
+            f"{len(pipeline.outputs)} ({outs}); pick one with pipeline['name']"
         )
     if write is not None:
         if not isinstance(write, write_type):
