@@ -13,7 +13,7 @@ and reporting on every node.
 [3]
 """
 
-from tdm import errors, executors, inputs, transforms
+from tdm import errors, executors, files, inputs, transforms
 from tdm._types import Frame
 from tdm.config import load_yaml
 from tdm.core import (
@@ -50,6 +50,7 @@ __all__ = [
     "concat",
     "errors",
     "executors",
+    "files",
     "inputs",
     "join",
     "load_yaml",

@@ -24,6 +24,7 @@ EXPECTED = [
     "concat",
     "errors",
     "executors",
+    "files",
     "inputs",
     "join",
     "load_yaml",

@@ -53,8 +53,14 @@ class EffectEnv:
 def handle(effect: Effect, frames: tuple[Frame, ...], env: EffectEnv) -> Any:
     """Perform ``effect`` on ``frames``; return a frame, a ``Result`` or raise ``EffectError``.
 
-    Register a handler for a new effect type with ``@handle.register``.
+    Register a handler for a new effect type with ``@handle.register``. The built-in handler
+    modules (``tdm.effects.registry``) are imported on the first miss, so ``import tdm`` stays
+    free of I/O libraries and every process (a Dask worker too) finds them.
     """
+    from tdm.effects import registry
+
+    if registry.load():
+        return handle(effect, frames, env)
     raise NoHandlerError(
         f"no handler for {type(effect).__name__} effects (node {env.node!r}); "
         f"register one with @tdm.effects.handle.register on a function taking a "

@@ -1,0 +1,996 @@
+"""Handlers for :class:`~tdm.core.file_effects.Read` and :class:`~tdm.core.file_effects.Write`.
+
+This is the only module that imports fsspec (and, through it, s3fs and adlfs). It
+
+* resolves relative paths against ``Runtime.files`` (default: the current directory);
+* builds fsspec storage options from the named secret section, inside the handler only;
+* reads csv/parquet with the pyarrow engines (one copy into pandas, strings Arrow-backed);
+* writes atomically: a temporary name and a rename on local disk, one object PUT from a buffer
+  on ``memory://`` and object stores, and all-or-nothing staging for partitioned writes;
+* retries transient storage errors (tenacity: bounded attempts, exponential backoff, jitter) and
+  never retries a missing file, a permission error or a format error.
+
+Retry settings: ``Runtime(options={"files": {"attempts": 4, "max_wait": 5.0}})``.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import functools
+import io
+import os
+import posixpath
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from tdm._types import Frame
+from tdm.core.file_effects import Read, ReadAfter, Write, split_compression
+from tdm.effects.dispatch import EffectEnv, handle
+from tdm.errors import EffectError, SecretNotFoundError
+
+__all__ = [
+    "FileTarget",
+    "is_transient",
+    "open_target",
+    "read_frame",
+    "resolve_uri",
+    "storage_options",
+    "write_frame",
+]
+
+_T = TypeVar("_T")
+
+_LOCAL = frozenset({"file", "local"})
+_S3 = frozenset({"s3", "s3a"})
+_AZURE = frozenset({"abfs", "abfss", "az"})
+_GLOB = frozenset("*?[")
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_TMP_TAG = ".tdm-tmp-"
+_FORMAT_SUFFIX = {"csv": ".csv", "parquet": ".parquet", "json": ".json", "jsonl": ".jsonl"}
+_COMPRESSION_SUFFIX = {"gzip": ".gz", "bz2": ".bz2", "xz": ".xz", "zstd": ".zst"}
+
+
+# --------------------------------------------------------------------------------------------
+# URIs, filesystems and credentials
+# --------------------------------------------------------------------------------------------
+def resolve_uri(uri: str, base: str | None) -> str:
+    """``uri`` made absolute: relative paths resolve against ``base`` (default: the cwd).
+
+    >>> resolve_uri("out/x.csv", "memory://")
+    'memory://out/x.csv'
+    >>> resolve_uri("x.csv", "s3://bucket/prefix/")
+    's3://bucket/prefix/x.csv'
+    >>> resolve_uri("s3://b/k.csv", "/data"), resolve_uri("file:///tmp/a.csv", None)
+    ('s3://b/k.csv', '/tmp/a.csv')
+    """
+    if uri.startswith("file://"):
+        return uri[len("file://") :]
+    if "://" in uri:
+        return uri
+    path = os.path.expanduser(uri)
+    if os.path.isabs(path):
+        return path
+    if base is None:
+        return os.path.abspath(path)
+    if base.startswith("file://"):
+        base = base[len("file://") :]
+    if "://" in base:
+        head = base if base.endswith("://") else base.rstrip("/") + "/"
+        return head + path.replace(os.sep, "/")
+    return os.path.join(os.path.abspath(os.path.expanduser(base)), path)
+
+
+def _first(section: Mapping[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in section:
+            return section[name]
+    return None
+
+
+_S3_KEYS: Mapping[str, tuple[str, ...]] = {
+    "key": ("key", "aws_access_key_id", "access_key_id", "access_key"),
+    "secret": (
+        "secret",
+        "aws_secret_access_key",
+        "secret_access_key",
+        "secret_access_key_id",  # the original tdm's name
+        "secret_key",
+    ),
+    "token": ("token", "session_token", "aws_session_token"),
+    "region": ("region", "region_name", "aws_region", "aws_default_region"),
+    "endpoint_url": ("endpoint_url", "endpoint", "aws_endpoint_url"),
+    "profile": ("profile", "aws_profile"),
+}
+_AZURE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "connection_string": ("connection_string", "connectionstring", "conn_str"),
+    "account_name": ("account_name", "accountname", "storage_account"),
+    "account_key": ("account_key", "accountkey"),
+    "sas_token": ("sas_token", "sas"),
+    "tenant_id": ("tenant_id",),
+    "client_id": ("client_id",),
+    "client_secret": ("client_secret",),
+    "account_host": ("account_host", "blob_host"),
+}
+
+
+def _normalise(
+    section: Mapping[str, Any], known: Mapping[str, tuple[str, ...]], secret: str, store: str
+) -> dict[str, Any]:
+    lowered = {str(k).lower(): v for k, v in section.items()}
+    aliases = {alias for names in known.values() for alias in names}
+    unknown = sorted(set(lowered) - aliases)
+    if unknown:
+        raise SecretNotFoundError(
+            f"secret {secret!r} has key(s) {', '.join(map(repr, unknown))} that the {store} "
+            f"file store does not use; use: {', '.join(known)} (or their aliases)"
+        )
+    out: dict[str, Any] = {}
+    for canonical, names in known.items():
+        value = _first(lowered, *names)
+        if value is not None:
+            out[canonical] = value
+    return out
+
+
+def _reveal(value: Any) -> Any:
+    reveal = getattr(value, "reveal", None)
+    return reveal() if callable(reveal) else value
+
+
+def storage_options(
+    protocol: str, secret: str | None, env: EffectEnv, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """fsspec options for ``protocol`` from the secret section named ``secret``.
+
+    S3 keys: ``key``, ``secret``, ``token`` (session token), ``region``, ``endpoint_url``,
+    ``profile`` (aliases: ``aws_access_key_id``, ``aws_secret_access_key``, ...). Without a
+    secret, s3fs uses the default AWS credential chain. Azure keys: ``connection_string``; or
+    ``account_name`` with ``account_key``, ``sas_token`` or a service principal
+    (``tenant_id``, ``client_id``, ``client_secret``). Other protocols get the section as is.
+    Values are revealed only here, into the dict handed to fsspec.
+    """
+    opts: dict[str, Any] = dict(extra or {})
+    if secret is None:
+        return opts
+    section = env.secret(secret)
+    if protocol in _S3:
+        s3 = _normalise(section, _S3_KEYS, secret, "S3")
+        if ("key" in s3) != ("secret" in s3):
+            raise SecretNotFoundError(
+                f"secret {secret!r} must hold both 'key' and 'secret' (access key id and secret "
+                "access key), or neither (to use a profile or the default AWS credential chain)"
+            )
+        client_kwargs = dict(opts.get("client_kwargs", {}))
+        for name in ("key", "secret", "token", "profile"):
+            if name in s3:
+                opts[name] = _reveal(s3[name])
+        if "region" in s3:
+            client_kwargs["region_name"] = _reveal(s3["region"])
+        if "endpoint_url" in s3:
+            client_kwargs["endpoint_url"] = _reveal(s3["endpoint_url"])
+        if client_kwargs:
+            opts["client_kwargs"] = client_kwargs
+        return opts
+    if protocol in _AZURE:
+        az = _normalise(section, _AZURE_KEYS, secret, "Azure Blob")
+        needed = {"tenant_id", "client_id", "client_secret"}
+        principal = needed & set(az)
+        if principal and principal != needed:
+            raise SecretNotFoundError(
+                f"secret {secret!r}: a service principal needs tenant_id, client_id and "
+                f"client_secret (missing: {', '.join(sorted(needed - principal))})"
+            )
+        if "connection_string" not in az and "account_name" not in az:
+            raise SecretNotFoundError(
+                f"secret {secret!r} needs 'connection_string', or 'account_name' with "
+                "'account_key', 'sas_token' or a service principal (tenant_id, client_id, "
+                "client_secret)"
+            )
+        for name, value in az.items():
+            opts[name] = _reveal(value)
+        return opts
+    for name, value in section.items():
+        opts[name] = _reveal(value)
+    return opts
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    """A resolved location: the filesystem, the path on it, and a printable URI."""
+
+    fs: Any
+    path: str
+    uri: str
+
+    @property
+    def protocol(self) -> str:
+        proto = self.fs.protocol
+        return str(proto if isinstance(proto, str) else proto[0])
+
+    @property
+    def local(self) -> bool:
+        return self.protocol in _LOCAL
+
+    def display(self, path: str) -> str:
+        """A printable URI for ``path`` on this filesystem (plain paths for local files)."""
+        if self.local:
+            return path
+        if self.protocol == "memory":
+            return "memory://" + path.lstrip("/")
+        return f"{self.protocol}://{path.lstrip('/')}"
+
+
+def _safe(uri: str) -> str:
+    """``uri`` without any ``user:password@`` part."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and "@" in rest.split("/", 1)[0] and ":" in rest.split("@", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return uri
+
+
+def open_target(
+    uri: str, secret: str | None, options: Mapping[str, Any], env: EffectEnv
+) -> FileTarget:
+    """Resolve ``uri`` against ``Runtime.files`` and open its filesystem with the secret."""
+    resolved = resolve_uri(uri, env.runtime.files)
+    protocol = resolved.split("://", 1)[0] if "://" in resolved else "file"
+    extra = options.get("storage_options")
+    opts = storage_options(protocol, secret, env, extra)
+    try:
+        fs, path = url_to_fs(resolved, **opts)
+    except ValueError as exc:
+        if "protocol not known" not in str(exc).lower():
+            raise
+        from fsspec.registry import known_implementations
+
+        raise EffectError(
+            f"cannot open {_safe(resolved)}: unknown storage protocol {protocol!r}; known: "
+            f"{', '.join(sorted(known_implementations))} (or install the fsspec "
+            "implementation that provides it)",
+            node=env.node,
+            uri=_safe(resolved),
+        ) from None
+    return FileTarget(fs, path, _safe(resolved))
+
+
+# --------------------------------------------------------------------------------------------
+# retries
+# --------------------------------------------------------------------------------------------
+_TRANSIENT_NAMES = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+        "ClientConnectorError",
+        "ClientConnectionError",
+        "ServerDisconnectedError",
+        "ServerTimeoutError",
+        "ClientOSError",
+        "ClientPayloadError",
+        "ServiceRequestError",
+        "ServiceResponseError",
+        "IncompleteReadError",
+        "ResponseStreamingError",
+        "ProtocolError",
+        "RemoteDisconnected",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "Throttling",
+        "ThrottlingException",
+        "ServerBusy",
+        "OperationTimedOut",
+    }
+)
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_PERMANENT = (
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is worth retrying: a dropped connection, a timeout, throttling, a 5xx.
+
+    A missing file, a permission error or a format error is not.
+
+    >>> is_transient(ConnectionResetError()), is_transient(FileNotFoundError("x"))
+    (True, False)
+    >>> is_transient(ValueError("bad csv"))
+    False
+    """
+    if isinstance(exc, (*_PERMANENT, EffectError)):
+        return False
+    for e in _chain(exc):
+        if isinstance(e, _PERMANENT):
+            return False
+        if isinstance(e, ConnectionError | TimeoutError):
+            return True
+        if isinstance(e, OSError) and e.errno in (errno.ETIMEDOUT, errno.ECONNRESET, errno.EBUSY):
+            return True
+        if type(e).__name__ in _TRANSIENT_NAMES:
+            return True
+        response = getattr(e, "response", None)
+        if isinstance(response, Mapping):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _TRANSIENT_CODES or status in _TRANSIENT_STATUS:
+                return True
+        status = getattr(e, "status_code", None)
+        if isinstance(status, int) and status in _TRANSIENT_STATUS:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    attempts: int = 4
+    max_wait: float = 5.0
+    multiplier: float = 0.1
+
+    @classmethod
+    def of(cls, env: EffectEnv) -> _Retry:
+        raw = env.runtime.options.get("files", {}) if env.runtime.options else {}
+        if not isinstance(raw, Mapping):
+            return cls()
+        default = cls()
+        return cls(
+            attempts=max(1, int(raw.get("attempts", default.attempts))),
+            max_wait=float(raw.get("max_wait", default.max_wait)),
+            multiplier=float(raw.get("multiplier", default.multiplier)),
+        )
+
+    def __call__(self, fn: Callable[[], _T]) -> _T:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_random_exponential(multiplier=self.multiplier, max=self.max_wait),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------
+def _effect_error(
+    verb: str, uri: str, fmt: str, exc: BaseException, env: EffectEnv, retry: _Retry
+) -> EffectError:
+    if isinstance(exc, EffectError):
+        return exc
+    where = f"cannot {verb} {uri}"
+    if isinstance(exc, SecretNotFoundError):
+        text = f"{where}: {exc}"
+    elif isinstance(exc, FileNotFoundError):
+        base = env.runtime.files or "the current directory"
+        text = (
+            f"{where}: no such file or folder ({_cause(exc)}); check the path (relative paths "
+            f"resolve against Runtime.files: {base}) and that the bucket/container exists"
+        )
+    elif isinstance(exc, PermissionError):
+        text = (
+            f"{where}: permission denied ({_cause(exc)}); check the credentials in the named "
+            "secret and the store's access policy"
+        )
+    elif isinstance(exc, pa.ArrowInvalid | ValueError | pd.errors.ParserError | UnicodeError):
+        text = (
+            f"{where} as {fmt}: {_cause(exc)}; check the file's contents, or pass format= / "
+            "reader options if they differ from its extension's defaults"
+        )
+    elif isinstance(exc, ImportError):
+        scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+        extra = "s3" if scheme in _S3 else "azure" if scheme in _AZURE else None
+        hint = f"pip install 'tdm[{extra}]'" if extra else "install the fsspec implementation"
+        text = f"{where}: {_cause(exc)}; {hint}"
+    elif is_transient(exc):
+        text = f"{where}: {_cause(exc)} (gave up after {retry.attempts} attempts)"
+    else:
+        text = f"{where}: {_cause(exc)}"
+    return EffectError(text, node=env.node, uri=uri)
+
+
+def _cause(exc: BaseException) -> str:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def _hidden(part: str) -> bool:
+    return part.startswith((".", "_"))
+
+
+def _matches_format(path: str, fmt: str) -> bool:
+    base, _ = split_compression(path)
+    name = base.rsplit("/", 1)[-1].lower()
+    exts = {
+        "csv": (".csv", ".tsv", ".txt"),
+        "parquet": (".parquet", ".pq"),
+        "json": (".json",),
+        "jsonl": (".jsonl", ".ndjson"),
+    }[fmt]
+    return name.endswith(exts) or (fmt == "parquet" and "." not in name)
+
+
+def _expand(target: FileTarget, fmt: str) -> tuple[list[str], str | None, bool]:
+    """The files to read in path order, the folder they were found under, and whether the
+    URI named several files (a glob or a folder) rather than one."""
+    fs, path = target.fs, target.path
+    with _suppress_all():
+        fs.invalidate_cache()
+    if any(c in _GLOB for c in path):
+        found = fs.glob(path, detail=True)
+        files = sorted(
+            p
+            for p, info in found.items()
+            if info.get("type") != "directory" and not any(_hidden(s) for s in _segments(p))
+        )
+        if not files:
+            raise FileNotFoundError(f"no files match the pattern {target.uri}")
+        return files, None, True
+    info = fs.info(path)
+    if info.get("type") != "directory":
+        return [path], None, False
+    root = path.rstrip("/")
+    found = fs.find(root)
+    files = sorted(
+        p
+        for p in found
+        if _matches_format(p, fmt)
+        and not any(_hidden(s) for s in p[len(root) :].strip("/").split("/"))
+    )
+    if not files:
+        raise FileNotFoundError(f"the folder {target.uri} holds no {fmt} files")
+    return files, root, True
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+def _partition_values(path: str, root: str | None) -> dict[str, str | None]:
+    if root is None:
+        return {}
+    values: dict[str, str | None] = {}
+    for segment in path[len(root) :].strip("/").split("/")[:-1]:
+        key, sep, value = segment.partition("=")
+        if sep and key:
+            raw = unquote(value)
+            values[unquote(key)] = None if raw == _HIVE_NULL else raw
+    return values
+
+
+def _typed_partition(values: Sequence[str | None]) -> Any:
+    """Partition values from paths, as numbers when they all are (like pyarrow's discovery)."""
+    present = [v for v in values if v is not None]
+    for caster in (int, float):
+        try:
+            [caster(v) for v in present]
+        except ValueError:
+            continue
+        series: Any = pd.Series(list(values), dtype=object)
+        return pd.to_numeric(series).to_numpy()
+    return np.asarray(values, dtype=object)
+
+
+_CSV_ARROW_OPTIONS = frozenset(
+    {"sep", "delimiter", "usecols", "columns", "encoding", "skiprows", "quotechar", "na_values"}
+    | {"names", "header", "dtype", "block_size"}
+)
+
+
+def _csv_arrow(source: Any, options: Mapping[str, Any], tsv: bool) -> pa.Table:
+    sep = options.get("sep", options.get("delimiter", "\t" if tsv else ","))
+    read = pa_csv.ReadOptions(
+        encoding=options.get("encoding", "utf8"),
+        skip_rows=int(options.get("skiprows", 0) or 0),
+        column_names=list(options["names"]) if options.get("names") else None,
+        autogenerate_column_names=options.get("header", "infer") is None
+        and not options.get("names"),
+        block_size=int(options.get("block_size", 1 << 24)),
+    )
+    if options.get("names") and options.get("header", "infer") not in (None, "infer"):
+        read.skip_rows_after_names = 1
+    parse = pa_csv.ParseOptions(delimiter=sep, quote_char=options.get("quotechar", '"'))
+    columns = options.get("usecols", options.get("columns"))
+    types: dict[str, Any] = {}
+    for col, dtype in (options.get("dtype") or {}).items():
+        if dtype in (str, "str", "string", object, "object"):
+            types[col] = pa.string()
+    convert = pa_csv.ConvertOptions(
+        include_columns=list(columns) if columns is not None else None,
+        column_types=types or None,
+        strings_can_be_null=True,  # like pandas: an empty field is NaN, not ""
+    )
+    if options.get("na_values") is not None:
+        na = options["na_values"]
+        extra = [na] if isinstance(na, str) else list(na)
+        convert.null_values = [*convert.null_values, *map(str, extra)]
+    return pa_csv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+
+
+def _csv_uses_arrow(options: Mapping[str, Any]) -> bool:
+    if not set(options) <= _CSV_ARROW_OPTIONS:
+        return False
+    if options.get("header", "infer") not in ("infer", 0, None):
+        return False
+    dtype = options.get("dtype")
+    if dtype is not None and not isinstance(dtype, Mapping):
+        return False
+    cols = options.get("usecols", options.get("columns"))
+    if cols is not None and (callable(cols) or any(not isinstance(c, str) for c in cols)):
+        return False
+    return not isinstance(options.get("skiprows", 0), list | tuple)
+
+
+def _open(target: FileTarget, path: str, compression: str | None) -> Any:
+    return target.fs.open(path, "rb", compression=compression)
+
+
+def _read_arrow(target: FileTarget, path: str, fmt: str, options: Mapping[str, Any]) -> pa.Table:
+    base, compression = split_compression(path)
+    if fmt == "parquet":
+        kwargs = dict(options)
+        if target.local:
+            return pq.read_table(path, **kwargs)
+        return pq.read_table(path, filesystem=target.fs, **kwargs)
+    tsv = base.lower().endswith(".tsv")
+    if target.local:
+        return _csv_arrow(path, options, tsv)  # pyarrow reads local files (and .gz) natively
+    with _open(target, path, compression) as handle:
+        return _csv_arrow(handle, options, tsv)
+
+
+def _read_pandas(target: FileTarget, path: str, fmt: str, options: Mapping[str, Any]) -> Frame:
+    _, compression = split_compression(path)
+    opts = dict(options)
+    reader: Any = pd  # pandas-stubs' overloads cannot see through **options
+    with _open(target, path, compression) as handle:
+        if fmt == "csv":
+            frame = reader.read_csv(handle, **opts)
+        elif fmt == "jsonl":
+            frame = reader.read_json(handle, lines=True, **opts)
+        else:
+            frame = reader.read_json(handle, orient=opts.pop("orient", "records"), **opts)
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"expected a table of records, got {type(frame).__name__}")
+    return frame
+
+
+_COMBINE_LIMIT = 1 << 30  # int32 string offsets: keep combined string columns well under 2 GiB
+
+
+def _to_pandas(table: pa.Table) -> Frame:
+    # One copy out of Arrow: numbers become numpy, strings stay Arrow-backed (pandas "str"),
+    # dates become datetime64; self_destruct frees Arrow buffers as columns are converted.
+    # String columns are combined into one chunk first: pandas then groups, joins and filters
+    # them in one pass instead of one per CSV block (2-3x faster group-bys on them).
+    for i, column in enumerate(table.columns):
+        if (
+            column.num_chunks > 1
+            and (pa.types.is_string(column.type) or pa.types.is_binary(column.type))
+            and column.nbytes < _COMBINE_LIMIT
+        ):
+            table = table.set_column(i, table.field(i), column.combine_chunks())
+    frame: Frame = table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+    return frame
+
+
+def read_frame(effect: Read, env: EffectEnv) -> Frame:
+    """Read ``effect``'s files into one frame (the work of the :class:`Read` handler)."""
+    retry = _Retry.of(env)
+    options = {k: v for k, v in effect.options.items() if k != "storage_options"}
+    fmt = effect.format
+    uri = effect.uri
+    try:
+        target = open_target(effect.uri, effect.secret, effect.options, env)
+        uri = target.uri
+        paths, root, many = retry(lambda: _expand(target, fmt))
+        arrow = fmt == "parquet" or (fmt == "csv" and _csv_uses_arrow(options))
+        try:
+            frame, counts = _load(target, paths, fmt, options, arrow, retry)
+        except pa.ArrowInvalid as exc:
+            # pyarrow infers CSV column types from the first block; a later value that does not
+            # fit (a word in a column of numbers) fails there. pandas' reader copes: use it.
+            if not (arrow and fmt == "csv" and "conversion error" in str(exc).lower()):
+                raise
+            frame, counts = _load(target, paths, fmt, options, False, retry)
+        partitions = [_partition_values(p, root) for p in paths]
+    except Exception as exc:
+        raise _effect_error("read", uri, fmt, exc, env, retry) from exc
+    displays = [target.display(p) for p in paths]
+    keys = sorted({k for values in partitions for k in values})
+    for key in keys:
+        if key not in frame.columns:
+            column = [values.get(key) for values in partitions]
+            frame[key] = np.repeat(_typed_partition(column), counts)
+    if effect.path_column:
+        frame[effect.path_column] = pd.array(
+            np.repeat(np.asarray(displays, dtype=object), counts), dtype="str"
+        )
+    frame.attrs["source_path"] = displays if many else displays[0]
+    return frame
+
+
+def _load(
+    target: FileTarget,
+    paths: Sequence[str],
+    fmt: str,
+    options: Mapping[str, Any],
+    arrow: bool,
+    retry: _Retry,
+) -> tuple[Frame, list[int]]:
+    """Read ``paths`` into one frame (one Arrow table converted once, when ``arrow``)."""
+    if not arrow:
+        pandas_options = {k: v for k, v in options.items() if k != "block_size"}
+        frames = [
+            retry(functools.partial(_read_pandas, target, path, fmt, pandas_options))
+            for path in paths
+        ]
+        counts = [len(f) for f in frames]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return frame, counts
+    tables = [retry(functools.partial(_read_arrow, target, path, fmt, options)) for path in paths]
+    counts = [t.num_rows for t in tables]
+    table = (
+        tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    )
+    tables.clear()
+    frame = _to_pandas(table)
+    del table
+    return _cast_dtypes(frame, options.get("dtype")), counts
+
+
+def _cast_dtypes(frame: Frame, dtype: Any) -> Frame:
+    if not isinstance(dtype, Mapping):
+        return frame
+    rest = {
+        c: t
+        for c, t in dtype.items()
+        if t not in (str, "str", "string", object, "object") and c in frame.columns
+    }
+    return frame.astype(rest) if rest else frame
+
+
+@handle.register
+def _read(effect: Read, frames: tuple[Frame, ...], env: EffectEnv) -> Frame:
+    return read_frame(effect, env)
+
+
+@handle.register
+def _read_after(effect: ReadAfter, frames: tuple[Frame, ...], env: EffectEnv) -> Frame:
+    return read_frame(effect, env)
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------
+def _keeps_index(frame: Frame) -> bool:
+    return any(name is not None for name in frame.index.names)
+
+
+def _serialize(
+    frame: Frame,
+    fmt: str,
+    sink: Any,
+    options: Mapping[str, Any],
+    compression: str | None,
+    header: bool = True,
+) -> None:
+    """Write ``frame`` as ``fmt`` to ``sink`` (a local path or a binary buffer)."""
+    opts = dict(options)
+    if fmt == "parquet":
+        table = pa.Table.from_pandas(frame, preserve_index=_keeps_index(frame))
+        pq.write_table(table, sink, compression=opts.pop("compression", "snappy"), **opts)
+        return
+    compression = opts.pop("compression", compression)  # an explicit option wins
+    # pandas-stubs' overloads cannot see through **opts, hence the Any.
+    writer: Any = frame.reset_index() if _keeps_index(frame) else frame
+    if fmt == "csv":
+        opts.setdefault("index", False)
+        writer.to_csv(sink, header=header, compression=compression, **opts)
+    elif fmt == "jsonl":
+        opts.setdefault("date_format", "iso")
+        writer.to_json(sink, orient="records", lines=True, compression=compression, **opts)
+    else:
+        opts.setdefault("date_format", "iso")
+        writer.to_json(sink, orient=opts.pop("orient", "records"), compression=compression, **opts)
+
+
+def _serialize_to(
+    sink: Any, *, frame: Frame, fmt: str, options: Mapping[str, Any], compression: str | None
+) -> None:
+    _serialize(frame, fmt, sink, options, compression)
+
+
+def _to_bytes(
+    frame: Frame, fmt: str, options: Mapping[str, Any], compression: str | None, header: bool = True
+) -> bytes:
+    buffer = io.BytesIO()
+    _serialize(frame, fmt, buffer, options, compression, header)
+    return buffer.getvalue()
+
+
+def _tmp_name(path: str, token: str) -> str:
+    parent, name = posixpath.split(path.rstrip("/"))
+    return posixpath.join(parent, f".{name}{_TMP_TAG}{token}")
+
+
+def _put(target: FileTarget, path: str, make: Callable[[Any], None], retry: _Retry) -> None:
+    """Publish one object at ``path`` atomically; ``make(sink)`` writes its bytes to ``sink``."""
+    fs = target.fs
+    parent = posixpath.dirname(path)
+    if target.local:
+        os.makedirs(parent or ".", exist_ok=True)
+        tmp = _tmp_name(path, uuid.uuid4().hex[:12])
+        try:
+            make(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return
+    buffer = io.BytesIO()
+    make(buffer)
+    data = buffer.getvalue()
+    del buffer
+    if parent and target.protocol == "memory":
+        fs.makedirs(parent, exist_ok=True)
+    retry(lambda: fs.pipe_file(path, data))
+
+
+def _exists(target: FileTarget, path: str) -> bool:
+    with _suppress_all():
+        target.fs.invalidate_cache(path)
+    return bool(target.fs.exists(path))
+
+
+def _check_columns(frame: Frame, existing: Sequence[str], uri: str) -> Frame:
+    new = [str(c) for c in frame.columns]
+    if new == list(existing):
+        return frame
+    if set(new) == set(existing) and len(new) == len(existing):
+        return frame[list(existing)]
+    missing = [c for c in existing if c not in new]
+    extra = [c for c in new if c not in existing]
+    raise EffectError(
+        f"cannot append to {uri}: its columns differ from the frame's "
+        f"(missing: {missing or 'none'}, extra: {extra or 'none'}); select the same columns, "
+        "or write with mode='overwrite'"
+    )
+
+
+def _append_single(
+    frame: Frame, effect: Write, target: FileTarget, retry: _Retry, env: EffectEnv
+) -> None:
+    path = target.path
+    fs = target.fs
+    fmt = effect.format
+    _, compression = split_compression(path)
+    options = _writer_options(effect)
+    if fmt in ("csv", "jsonl"):
+        if fmt == "csv":
+            with fs.open(path, "rb", compression=compression) as handle:
+                first = io.TextIOWrapper(handle, encoding="utf-8", newline="").readline()
+            header = next(csv.reader([first], delimiter=options.get("sep", ",")), [])
+            if _keeps_index(frame):
+                frame = frame.reset_index()
+            frame = _check_columns(frame, header, target.uri)
+        old = retry(lambda: fs.cat_file(path))
+        if old and not old.endswith(b"\n") and compression is None:
+            old += b"\n"
+        new = _to_bytes(frame, fmt, options, compression, header=False)
+        _put(target, path, lambda sink: _write_bytes(sink, old + new), retry)
+        return
+    storage = {"storage_options": effect.options.get("storage_options", {})}
+    existing = read_frame(Read(effect.uri, fmt, storage, effect.secret), env)
+    existing.attrs.clear()
+    frame = _check_columns(frame, [str(c) for c in existing.columns], target.uri)
+    combined = pd.concat([existing, frame], ignore_index=True)
+    _put(target, path, lambda sink: _serialize(combined, fmt, sink, options, compression), retry)
+
+
+def _write_bytes(sink: Any, data: bytes) -> None:
+    if isinstance(sink, str):
+        with open(sink, "wb") as handle:
+            handle.write(data)
+    else:
+        sink.write(data)
+
+
+def _writer_options(effect: Write) -> dict[str, Any]:
+    return {k: v for k, v in effect.options.items() if k != "storage_options"}
+
+
+def _encode_partition(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return _HIVE_NULL
+    if isinstance(value, pd.Timestamp):
+        value = value.isoformat()
+    return quote(str(value), safe="")
+
+
+def _partitions(frame: Frame, columns: Sequence[str]) -> Iterator[tuple[str, Frame]]:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise EffectError(
+            f"partition_by names column(s) {missing} that the frame does not have; "
+            f"its columns are: {', '.join(map(str, frame.columns))}"
+        )
+    grouped = frame.groupby(list(columns), dropna=False, sort=True, observed=True)
+    for keys, part in grouped:
+        values = keys if isinstance(keys, tuple) else (keys,)
+        rel = "/".join(
+            f"{quote(str(c), safe='')}={_encode_partition(v)}"
+            for c, v in zip(columns, values, strict=True)
+        )
+        yield rel, part.drop(columns=list(columns))
+
+
+def _write_partitioned(frame: Frame, effect: Write, target: FileTarget, retry: _Retry) -> None:
+    fs, dest = target.fs, target.path.rstrip("/")
+    fmt = effect.format
+    columns = effect.partition_by or ()
+    options = _writer_options(effect)
+    # Text formats in partitions: compressed if asked, e.g. compression="gzip" -> part-....csv.gz
+    compression = None if fmt == "parquet" else options.pop("compression", None)
+    token = uuid.uuid4().hex[:12]
+    stage = _tmp_name(dest, token)
+    suffix = _FORMAT_SUFFIX[fmt] + _COMPRESSION_SUFFIX.get(compression or "", "")
+    written: list[str] = []
+    try:
+        for i, (rel, part) in enumerate(_partitions(frame, columns)):
+            path = f"{stage}/{rel}/part-{token}-{i:05d}{suffix}"
+            make = functools.partial(
+                _serialize_to, frame=part, fmt=fmt, options=options, compression=compression
+            )
+            _put(target, path, make, retry)
+            written.append(path[len(stage) + 1 :])
+        _commit(target, stage, dest, written, effect.mode, retry)
+    finally:
+        with _suppress_all():
+            if fs.exists(stage):
+                fs.rm(stage, recursive=True)
+        with _suppress_all():
+            fs.invalidate_cache()
+
+
+def _commit(
+    target: FileTarget, stage: str, dest: str, written: list[str], mode: str, retry: _Retry
+) -> None:
+    """Publish the staged partition files at ``dest``: all of them, or none if this fails."""
+    fs = target.fs
+    existed = _exists(target, dest)
+    if (target.local or target.protocol == "memory") and (mode == "overwrite" or not existed):
+        # Swap whole folders: the old output stays complete until the new one is in place.
+        old = _tmp_name(dest, uuid.uuid4().hex[:12] + "-old")
+        if existed:
+            _move(target, dest, old)
+        try:
+            if target.local:
+                os.makedirs(posixpath.dirname(dest) or ".", exist_ok=True)
+            _move(target, stage, dest)
+        except BaseException:
+            if existed:
+                _move(target, old, dest)
+            raise
+        if existed:
+            with _suppress_all():
+                fs.rm(old, recursive=True)
+        return
+    # Object stores cannot rename a folder: copy the staged objects (new, unique names, so no
+    # old object is touched), then delete the old ones. A failure while copying removes the
+    # copies, leaving the previous output as it was.
+    before: list[str] = list(fs.find(dest)) if existed and mode == "overwrite" else []
+    published: list[str] = []
+    try:
+        for rel in written:
+            src, dst = f"{stage}/{rel}", f"{dest}/{rel}"
+            if target.local:
+                os.makedirs(posixpath.dirname(dst), exist_ok=True)
+                os.replace(src, dst)
+            else:
+                retry(functools.partial(fs.copy, src, dst))
+            published.append(dst)
+    except BaseException:
+        for path in published:
+            with _suppress_all():
+                fs.rm(path)
+        raise
+    stale = sorted(set(before) - set(published))
+    if stale:
+        retry(functools.partial(fs.rm, stale))
+
+
+def _move(target: FileTarget, src: str, dst: str) -> None:
+    if target.local:
+        os.replace(src, dst)
+    else:
+        target.fs.mv(src, dst, recursive=True)
+
+
+class _suppress_all:
+    """Best-effort cleanup: ignore any ``Exception``."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return exc[0] is not None and issubclass(exc[0], Exception)  # type: ignore[arg-type]
+
+
+def write_frame(frame: Frame, effect: Write, env: EffectEnv) -> Frame:
+    """Write ``frame`` as ``effect`` says, atomically; return it unchanged."""
+    retry = _Retry.of(env)
+    uri = effect.uri
+    try:
+        target = open_target(effect.uri, effect.secret, effect.options, env)
+        uri = target.uri
+        if effect.mode == "error_if_exists" and _exists(target, target.path):
+            raise EffectError(
+                f"cannot write {uri}: it already exists and mode='error_if_exists'; "
+                "use mode='overwrite' to replace it or mode='append' to add rows",
+                node=env.node,
+                uri=uri,
+            )
+        if effect.partition_by:
+            _write_partitioned(frame, effect, target, retry)
+        elif effect.mode == "append" and _exists(target, target.path):
+            _append_single(frame, effect, target, retry, env)
+        else:
+            _, compression = split_compression(target.path)
+            options = _writer_options(effect)
+            _put(
+                target,
+                target.path,
+                lambda sink: _serialize(frame, effect.format, sink, options, compression),
+                retry,
+            )
+        with _suppress_all():
+            target.fs.invalidate_cache()
+    except Exception as exc:
+        raise _effect_error("write", uri, effect.format, exc, env, retry) from exc
+    return frame
+
+
+@handle.register
+def _write(effect: Write, frames: tuple[Frame, ...], env: EffectEnv) -> Frame:
+    return write_frame(frames[0], effect, env)
