@@ -28,7 +28,7 @@ import dataclasses
 import itertools
 import time
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -43,6 +43,7 @@ from tdm.effects.secrets import (
     EnvSecrets,
     FileSecrets,
     RoutedSecrets,
+    Secret,
     SecretsProvider,
     scrub,
 )
@@ -154,6 +155,35 @@ class SecretsNotOnWorkers:
         return f"SecretsNotOnWorkers({self.where!r})"
 
 
+class BuiltOnWorker:
+    """A provider sent as its class and settings, and made again where it is first used.
+
+    For providers that hold a connection, a lock or a cache (none of which can travel).
+    """
+
+    def __init__(self, kind: Callable[..., SecretsProvider], settings: Mapping[str, Any]) -> None:
+        self.kind = kind
+        self.settings = dict(settings)
+        self._made: SecretsProvider | None = None
+
+    def _provider(self) -> SecretsProvider:
+        if self._made is None:
+            self._made = self.kind(**self.settings)
+        return self._made
+
+    def section(self, name: str) -> Mapping[str, Secret]:
+        return self._provider().section(name)
+
+    def describe(self) -> str:
+        return self._provider().describe()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (BuiltOnWorker, (self.kind, self.settings))
+
+    def __repr__(self) -> str:
+        return f"BuiltOnWorker({getattr(self.kind, '__name__', self.kind)}, {self.settings!r})"
+
+
 def _secrets_for_workers(provider: SecretsProvider | None) -> SecretsProvider | None:
     """A description of ``provider`` that holds no secret value (resolved again on a worker)."""
     if provider is None:
@@ -172,13 +202,14 @@ def _secrets_for_workers(provider: SecretsProvider | None) -> SecretsProvider | 
         return DirectorySecrets(provider.root)  # the same mount point on every worker
     if isinstance(provider, AwsSecrets):
         # Settings only (no client, no cache): workers use their own AWS credential chain.
-        return AwsSecrets(
-            region=provider.region,
-            endpoint_url=provider.endpoint_url,
-            prefix=provider.prefix,
-            profile=provider.profile,
-            attempts=provider.attempts,
-        )
+        settings = {
+            "region": provider.region,
+            "endpoint_url": provider.endpoint_url,
+            "prefix": provider.prefix,
+            "profile": provider.profile,
+            "attempts": provider.attempts,
+        }
+        return BuiltOnWorker(AwsSecrets, settings)
     if isinstance(provider, ChainSecrets):
         parts = [_secrets_for_workers(p) for p in provider.providers]
         return ChainSecrets(*(p for p in parts if p is not None))
@@ -345,7 +376,14 @@ class Dask(Executor):
                 )
             return self._given
         if self.address == "local":
-            self._cluster = dist.LocalCluster(dashboard_address=None)
+            import dask
+
+            # Dask's default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold,
+            # which costs pandas-heavy nodes ~25% CPU (benchmarks/partitioned.py).
+            environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+            environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+                self._cluster = dist.LocalCluster(dashboard_address=None)
             self._owned = True
             return dist.Client(self._cluster, set_as_default=False)
         if self.address is None:

@@ -22,6 +22,7 @@ from tdm import Hook, Runtime, Status, transform
 from tdm.core.effect import Effect
 from tdm.effects.dispatch import EffectEnv, handle
 from tdm.effects.secrets import (
+    AwsSecrets,
     ChainSecrets,
     DirectorySecrets,
     EnvSecrets,
@@ -410,12 +411,18 @@ def test_every_provider_travels_as_a_description(tmp_path: Any) -> None:
     in_memory = EnvSecrets(environ={"TDM_SECRET__X__K": value})
     provider = RoutedSecrets(
         {"api": directory},
-        ChainSecrets(in_memory, file, MappingSecrets({"other": {"k": value}})),
+        ChainSecrets(
+            in_memory,
+            file,
+            MappingSecrets({"other": {"k": value}}),
+            AwsSecrets(region="eu-west-1", prefix="prod/"),
+        ),
     )
     blob = cloudpickle.dumps(for_workers(Runtime(secrets=provider, hooks=[Hook()])))
     assert value.encode() not in blob
     remote = cloudpickle.loads(blob)  # what a worker gets: it reads the file and folder again
     assert remote.hooks == ()
+    assert "AWS Secrets Manager (eu-west-1) with prefix 'prod/'" in remote.secrets.describe()
     assert remote.secrets.section("S3")["key"].reveal() == value
     assert remote.secrets.section("api")["token"].reveal() == value
     with pytest.raises(tdm.errors.SecretNotFoundError, match="never sends secret values"):
