@@ -295,7 +295,8 @@ class Dask(Executor):
         timeout: seconds to wait for the scheduler when connecting.
 
     With neither, the current default client is used, or else the address in Dask's
-    configuration (``DASK_SCHEDULER_ADDRESS``).
+    configuration (``DASK_SCHEDULER_ADDRESS``). An instance runs one ``tdm.run`` at a time;
+    ``with Dask(address=...) as executor:`` keeps one connection for several runs.
 
     >>> Dask(address="tcp://scheduler:8786")
     Dask(address='tcp://scheduler:8786')
