@@ -2,6 +2,11 @@
 
 Run: ``python benchmarks/overhead.py`` (add ``--quick`` for fewer repetitions).
 
+By default runs use a bare ``tdm.Runtime()`` (no audit store, no logging). With
+``--observability`` they use ``tdm.Runtime.default()`` (the SQLite audit store, in a temporary
+``TDM_HOME``) and ``tdm.logging.configure("INFO", "json")`` writing to ``os.devnull``: the
+cost of what every production run does.
+
 1. A linear chain of N = 10, 100, 1000 trivial steps on a 1,000-row frame, through ``tdm.run``
    (sequential executor, default hooks) and through plain calls of the same functions in the same
    process. Prints the median of at least 5 runs and the microseconds per node above the baseline.
@@ -11,8 +16,10 @@ Run: ``python benchmarks/overhead.py`` (add ``--quick`` for fewer repetitions).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,13 +77,16 @@ def chain_overhead(
     return rows
 
 
-def branches(repeat: int) -> tuple[float, float]:
+def branches(repeat: int, runtime: tdm.Runtime | None = None) -> tuple[float, float]:
     frame = pd.DataFrame({"a": [1]})
     src = tdm.inputs.frame("x")
     pipeline = tdm.Pipeline.of(*[src >> sleepy(seconds=0.05, branch=i) for i in range(8)])
-    seq = median_time(lambda: tdm.run(pipeline, inputs={"x": frame}), repeat)
+    seq = median_time(lambda: tdm.run(pipeline, inputs={"x": frame}, runtime=runtime), repeat)
     thr = median_time(
-        lambda: tdm.run(pipeline, inputs={"x": frame}, executor="threads", max_workers=8), repeat
+        lambda: tdm.run(
+            pipeline, inputs={"x": frame}, runtime=runtime, executor="threads", max_workers=8
+        ),
+        repeat,
     )
     return seq, thr
 
@@ -84,13 +94,28 @@ def branches(repeat: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 repetitions instead of 15")
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="JSON logging at INFO (to os.devnull) and the default SQLite audit store",
+    )
     args = parser.parse_args()
     repeat = 5 if args.quick else 15
+    if args.observability:
+        os.environ["TDM_HOME"] = tempfile.mkdtemp(prefix="tdm-bench-")
+        sink = open(os.devnull, "w")  # noqa: SIM115  (open for the whole process)
+        tdm.logging.configure("INFO", "json", sink)
+        runtime = tdm.Runtime.default()
+        mode = f"observability on: JSON logs at INFO, audit store {runtime.state!r}"
+    else:
+        runtime = tdm.Runtime()
+        mode = "bare runtime: no audit store, logging not configured"
+    print(mode)
     print(f"chain of trivial steps, 1,000-row frame, median of {repeat} runs")
     print(f"{'N':>6} {'plain (ms)':>12} {'tdm.run (ms)':>14} {'us/node above plain':>22}")
-    for n, base, ours, per_node in chain_overhead(repeat):
+    for n, base, ours, per_node in chain_overhead(repeat, runtime):
         print(f"{n:>6} {base * 1e3:>12.3f} {ours * 1e3:>14.3f} {per_node:>22.2f}")
-    seq, thr = branches(max(5, repeat // 3))
+    seq, thr = branches(max(5, repeat // 3), runtime)
     print(
         f"8 branches x 50 ms sleep: sequential {seq:.3f} s, threads {thr:.3f} s, "
         f"ratio {thr / seq:.2f}x"

@@ -13,7 +13,7 @@ and reporting on every node.
 [3]
 """
 
-from tdm import errors, executors, files, inputs, transforms
+from tdm import alerts, errors, executors, files, inputs, logging, state, transforms
 from tdm._types import Frame
 from tdm.config import load_yaml
 from tdm.core import (
@@ -29,6 +29,7 @@ from tdm.core import (
 )
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
 from tdm.interpreter.partitions import run_partitions
+from tdm.state import history
 from tdm.transforms import concat, join
 
 __version__ = "1.0.0.dev0"
@@ -47,16 +48,20 @@ __all__ = [
     "Skip",
     "Status",
     "__version__",
+    "alerts",
     "concat",
     "errors",
     "executors",
     "files",
+    "history",
     "inputs",
     "join",
     "load_yaml",
+    "logging",
     "pipe",
     "run",
     "run_partitions",
+    "state",
     "transform",
     "transform_with_context",
     "transforms",

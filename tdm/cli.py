@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -182,40 +180,11 @@ def _observability(project: Project, *, log_format: str, log_level: str, progres
 
 
 def _configure_logging(log_format: str, log_level: str) -> None:
-    fmt = log_format
-    if fmt == "auto":
-        fmt = "text" if sys.stderr.isatty() else "json"
-    try:
-        from tdm import logging as tdm_logging  # type: ignore[attr-defined]
-    except ImportError:
-        tdm_logging = None
-    configure = getattr(tdm_logging, "configure", None)
-    if configure is not None:
-        configure(level=log_level.upper(), fmt=fmt)
-        return
-    logger = logging.getLogger("tdm")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    logger.handlers = [handler]
-    logger.setLevel(log_level.upper())
-    logger.propagate = False
+    from tdm import logging as tdm_logging
 
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "time": record.created,
-            "level_name": record.levelname,
-            "logger": record.name,
-            "module": record.module,
-            "function": record.funcName,
-            "msg": scrub(record.getMessage()),
-        }
-        return json.dumps(payload, default=str)
+    if log_format == "auto":
+        log_format = "text" if sys.stderr.isatty() else "json"
+    tdm_logging.configure(level=log_level.upper(), fmt="text" if log_format == "text" else "json")
 
 
 def _component(spec: ComponentSpec, kind: Kind) -> Any:
@@ -452,6 +421,54 @@ def list_(file: str, params: tuple[str, ...]) -> None:
     from tdm.config.render import list_text
 
     click.echo(list_text(_load(file, _parse_params(params))))
+
+
+@cli.command()
+@click.option("--pipeline", "pipeline", help="Only runs of this pipeline (id or name).")
+@click.option(
+    "--status", type=click.Choice(["SUCCESS", "FAILURE", "RUNNING"], case_sensitive=False)
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--nodes", is_flag=True, help="One row per node of the selected runs.")
+@click.option(
+    "--state",
+    "state_url",
+    help="Read this store: a SQLite file (*.db) or a folder URL of a file store "
+    "(default: $TDM_HOME/state.db).",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+def history(
+    pipeline: str | None,
+    status: str | None,
+    limit: int,
+    nodes: bool,
+    state_url: str | None,
+    as_json: bool,
+) -> None:
+    """Show past runs from the audit trail, newest first."""
+    import tdm.state as state
+
+    store: Any = None
+    if state_url is not None:
+        is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
+        store = state.sqlite(state_url) if is_db else state.files(state_url)
+    frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
+    if as_json:
+        for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():
+            click.echo(line)
+        return
+    if frame.empty:
+        click.echo("no runs recorded" + (f" for {pipeline!r}" if pipeline else ""))
+        return
+    columns = (
+        ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out", "error"]
+        if nodes
+        else ["run_id", "pipeline_id", "status", "started_at", "duration_s", "rows_out", "error"]
+    )
+    shown = frame[columns].copy()
+    shown["error"] = shown["error"].fillna("").str.slice(0, 60)
+    shown["duration_s"] = shown["duration_s"].round(3)
+    click.echo(shown.to_string(index=False))
 
 
 @cli.command()

@@ -11,7 +11,9 @@ for bad configuration, for effect handlers at their boundary, and for the run as
     ├── ConfigError                a YAML file, a CLI argument or a setting is wrong (.file, .line)
     │   └── SecretNotFoundError    a named secret or key is missing (never shows a value)
     ├── EffectError                an effect handler failed (.node, .uri)
-    │   └── NoHandlerError         no handler is registered for an effect type
+    │   ├── NoHandlerError         no handler is registered for an effect type
+    │   ├── StateError             the audit store could not record a run
+    │   └── AlertError             an alert could not be sent
     └── RunError                   the run itself could not proceed (.run_id)
         └── InputError             ``inputs=`` names an unknown input or misses a required one
 
@@ -21,6 +23,7 @@ Every error's message says what is wrong *and* how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "AlertError",
     "ArityError",
     "ConfigError",
     "DefinitionError",
@@ -30,6 +33,7 @@ __all__ = [
     "NoHandlerError",
     "RunError",
     "SecretNotFoundError",
+    "StateError",
     "TdmError",
 ]
 
@@ -87,6 +91,14 @@ class EffectError(TdmError):
 
 class NoHandlerError(EffectError):
     """No handler is registered for this kind of effect."""
+
+
+class StateError(EffectError):
+    """The audit store could not record a run (the run's own result is never affected)."""
+
+
+class AlertError(EffectError):
+    """An alerter could not deliver an alert (the run's own result is never affected)."""
 
 
 class RunError(TdmError):

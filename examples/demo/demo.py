@@ -1,44 +1,37 @@
-"""The demo pipeline, end to end on the embedded defaults: ``bash scripts/demo.sh``."""
+"""The demo pipeline written in Python; equal (==) to the one in pipeline.yml.
+
+Run it with ``python examples/demo/demo.py`` from the repository root.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
-
 import tdm
+from tdm import files
+from tdm.transforms import (
+    aggregate,
+    append_date_column,
+    assign,
+    filter_rows,
+    rename_columns,
+    standardize_us_state,
+)
 
-HERE = Path(__file__).parent
-
-
-@tdm.transform
-def line_totals(df: pd.DataFrame, *, quantity: str, price: str) -> pd.DataFrame:
-    return df.assign(total=df[quantity] * df[price])
-
-
-@tdm.transform
-def drop_empty_orders(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["quantity"] > 0]
-
-
-@tdm.transform
-def by_customer(df: pd.DataFrame) -> pd.DataFrame:
-    return df.groupby("customer", as_index=False)["total"].sum().sort_values("customer")
-
-
-pipeline = (
-    tdm.inputs.frame("orders")
-    >> drop_empty_orders()
-    >> line_totals(quantity="quantity", price="unit_price")
-    >> by_customer()
+pipeline = tdm.pipe(
+    files.read("examples/demo/orders.csv", label="Read Orders"),
+    standardize_us_state(column="state").named("Normalise States"),
+    filter_rows("quantity > 0").named("Drop Empty Orders"),
+    assign({"total": "quantity * unit_price"}).named("Line Totals"),
+    aggregate(["state"], {"total": "sum", "order_id": "count"}).named("Totals by State"),
+    rename_columns({"order_id": "orders"}).named("Tidy Names"),
+    append_date_column("load_date").named("Load Date"),
+    files.write("output/demo/totals_by_state.csv", label="Write Report"),
 )
 
 
 def main() -> None:
     print(pipeline.to_text(), end="\n\n")
-    report = tdm.run(pipeline, inputs={"orders": pd.read_csv(HERE / "orders.csv")})
+    report = tdm.run(pipeline, pipeline_id="orders-demo")
     print(report.summary())
-    print(report.output.to_string(index=False))
     raise SystemExit(0 if report.ok else 1)
 
 

@@ -577,6 +577,11 @@ class _Loader:
         if "*" in kwargs:  # an original key mapped onto the factory's *args
             spread = kwargs.pop("*")
             args = (*args, *(spread if isinstance(spread, list | tuple) else [spread]))
+        if sig is not None and not args:  # config keys naming positional-only parameters
+            for param in sig.parameters.values():
+                if param.kind is not param.POSITIONAL_ONLY or param.name not in kwargs:
+                    break
+                args = (*args, kwargs.pop(param.name))
         for key, value in entry.defaults.items():
             if key not in kwargs and sig is not None and _accepts(sig, key):
                 kwargs[key] = value

@@ -17,7 +17,7 @@ use: a built-in that this installation does not have gives a clear error, not a 
 >>> reg.lookup("RenameColumns").name
 'rename_columns'
 >>> reg.lookup("union").target
-'tdm.transforms:concat'
+'tdm.transforms:union'
 >>> reg.lookup("my_pkg.steps:clean").origin
 'dotted path'
 """
@@ -234,7 +234,7 @@ def _builtins() -> list[tuple[TypeEntry, tuple[str, ...]]]:
         "union": ("Union",),
     }
     for name in _TRANSFORMS:
-        target = t + ("concat" if name == "union" else name)
+        target = t + name
         entry = special.get(name) or _entry(name, target)
         out.append((entry, extra_aliases.get(name, ())))
     # inputs, files, rest ------------------------------------------------------------------

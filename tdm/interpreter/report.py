@@ -46,6 +46,7 @@ class NodeReport:
         duration_s: seconds spent in the node's body or handler.
         rows_in / rows_out: rows of the input frames (summed) and of the output frame.
         column_index: the output frame's columns (see ``columns`` for names).
+        column_dtypes: the output frame's dtypes, one per column (see ``dtypes``).
         error: the failure, or the reason for a skip.
         supplied: whether the frame came from ``tdm.run(inputs=...)`` instead of the node.
     """
@@ -63,6 +64,14 @@ class NodeReport:
     column_index: Any = None
     error: PipeError | None = None
     supplied: bool = False
+    column_dtypes: Any = None
+
+    @property
+    def dtypes(self) -> tuple[str, ...] | None:
+        """The output frame's dtypes as text, one per column (None without a frame)."""
+        if self.column_dtypes is None:
+            return None
+        return tuple(str(d) for d in self.column_dtypes)
 
     @property
     def columns(self) -> tuple[str, ...] | None:
@@ -112,6 +121,8 @@ class RunReport:
         error: a one-line summary of what failed, or None.
         params: the user parameters of the run.
         executor: the executor's name.
+        pipeline_name: a human name for the pipeline (audit trail, alerts, logs).
+        hook_errors: what observers (audit store, alerters, user hooks) failed to do.
     """
 
     run_id: str
@@ -127,6 +138,7 @@ class RunReport:
     params: Mapping[str, Any] = field(default_factory=dict)
     executor: str = "sequential"
     hook_errors: list[str] = field(default_factory=list)
+    pipeline_name: str = ""
 
     @property
     def ok(self) -> bool:

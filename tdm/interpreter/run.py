@@ -18,8 +18,10 @@ from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import ARGUMENT, Pipeline
 from tdm.effects import inputs as _inputs  # noqa: F401  (registers the Input handler)
 from tdm.errors import DefinitionError, InputError
-from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, resolve
+from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, dtypes_of, resolve
 from tdm.interpreter.hooks import Hook, overrides
+from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
+from tdm.interpreter.progress import progress_hook
 from tdm.interpreter.report import NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
 
@@ -40,6 +42,7 @@ def run(
     pipeline_id: str | None = None,
     job_id: str | None = None,
     run_id: str | None = None,
+    pipeline_name: str | None = None,
 ) -> RunReport:
     """Run ``pipeline``: perform its effects, call its steps, and report on every node.
 
@@ -54,6 +57,8 @@ def run(
         fail_fast: stop starting new nodes after the first failure.
         max_workers: thread count for ``executor="threads"``.
         pipeline_id / job_id / run_id: identifiers for the audit trail (generated if omitted).
+        pipeline_name: a human name for logs, the audit trail and alerts (default: the
+            pipeline id if given, else the output node names).
 
     Returns:
         A :class:`RunReport`. A failing node never raises here: it is reported as FAILURE and
@@ -127,6 +132,9 @@ def _scheduler_for(
         output_names=tuple(plan.names[i] for i in plan.outputs),
         params=context.params,
         executor=chosen.name,
+        pipeline_name=pipeline_name
+        or pipeline_id
+        or ", ".join(plan.names[i] for i in plan.outputs),
     )
     hooks = _Hooks(list(runtime.hooks) + _service_hooks(runtime))
     return _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
@@ -187,8 +195,19 @@ def _check_inputs(pipeline: Pipeline, inputs: dict[str, Frame]) -> dict[str, Fra
 
 
 def _service_hooks(runtime: Runtime) -> list[Hook]:
-    """Hooks that the runtime's services (audit store, alerts, progress) contribute."""
-    return []
+    """Hooks that the runtime's services contribute: logs, progress, alerts, audit trail.
+
+    Alerts go before the audit record so that a failed alert is recorded in it.
+    """
+    hooks: list[Hook] = [LoggingHook.for_level()]
+    progress = progress_hook(runtime.progress)
+    if progress is not None:
+        hooks.append(progress)
+    if runtime.alerters:
+        hooks.append(AlertHook(runtime))
+    if runtime.state is not None:
+        hooks.append(StateHook(runtime))
+    return hooks
 
 
 class _Hooks:
@@ -201,9 +220,12 @@ class _Hooks:
             for m in ("before_run", "before_node", "after_node", "after_run")
         }
 
+        # Bound once: after_node runs for every node, so the lookup is not repeated per call.
+        self.bound = {m: [getattr(h, m) for h in hs] for m, hs in self.by_method.items()}
+
     def call(self, method: str, **kwargs: Any) -> None:
-        for hook in self.by_method[method]:
-            getattr(hook, method)(**kwargs)
+        for bound in self.bound[method]:
+            bound(**kwargs)
 
     def call_safely(self, method: str, report: RunReport, **kwargs: Any) -> None:
         for hook in self.by_method[method]:
@@ -331,8 +353,9 @@ class _Scheduler:
         if name in self.supplied:
             frame = self.supplied[name]
             outcome = NodeOutcome(
-                Status.SUCCESS, frame, None, 0.0, 0.0, 0.0, 0, len(frame), frame.columns
-            )
+                Status.SUCCESS, frame, None, 0.0, 0.0, 0.0, 0, len(frame), frame.columns,
+                dtypes_of(frame),
+            )  # fmt: skip
             record = self.records[i]
             record.supplied = True
             handle = self.executor.done_handle(outcome)
@@ -367,6 +390,7 @@ class _Scheduler:
             record.duration_s = outcome.duration_s
             record.rows_in = outcome.rows_in
         record.rows_out, record.column_index = outcome.rows_out, outcome.columns
+        record.column_dtypes = outcome.dtypes
         record.error = outcome.error
         if outcome.status is Status.SUCCESS and (self.unsubmitted[i] or self.retained[i]):
             self.handles[i] = handle

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tdm.effects.secrets import SecretsProvider
+from tdm.effects.alerts import Alerter
+from tdm.effects.secrets import SecretsProvider, default_secrets
+from tdm.effects.state import StateStore, shared_sqlite
 from tdm.interpreter.hooks import Hook
 
 __all__ = ["Runtime"]
@@ -29,8 +31,8 @@ class Runtime:
             variables, then ``$TDM_HOME/secrets.yml``).
         files: a base URI that relative file paths resolve against (e.g. ``"memory://"``).
         http: HTTP settings for REST effects.
-        state: the audit-trail store (None: no audit trail).
-        alerters: who to tell when a run fails.
+        state: the audit-trail store (None: no audit trail); see :mod:`tdm.state`.
+        alerters: who to tell when a run fails; see :mod:`tdm.alerts`.
         progress: show live progress (None: only on an interactive terminal or notebook).
         options: free-form settings for plugins, by name.
 
@@ -44,15 +46,25 @@ class Runtime:
     secrets: SecretsProvider | None = None
     files: str | None = None
     http: Any = None
-    state: Any = None
-    alerters: Sequence[Any] = ()
+    state: StateStore | None = None
+    alerters: Sequence[Alerter] = ()
     progress: bool | None = False
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def default(cls) -> Runtime:
-        """The embedded default: local files, no alerts (later layers add their defaults)."""
-        return cls()
+        """The embedded default, what ``tdm.run(p)`` uses when given no runtime.
+
+        Local files; secrets from environment variables, then ``$TDM_HOME/secrets.yml``; the
+        audit trail in SQLite at ``$TDM_HOME/state.db``; live progress only on an interactive
+        terminal or notebook; no alerts. Logs go wherever ``logging`` is configured (see
+        :func:`tdm.logging.configure`; the CLI does it).
+
+        >>> rt = Runtime.default()
+        >>> rt.state, rt.alerters, rt.progress  # doctest: +ELLIPSIS
+        (SQLiteStore('.../state.db'), (), None)
+        """
+        return cls(secrets=default_secrets(), state=shared_sqlite(), progress=None)
 
     def evolve(self, **changes: Any) -> Runtime:
         """A copy with some services replaced."""

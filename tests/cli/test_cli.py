@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -224,6 +225,8 @@ def test_init_then_run_works_offline(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "pipeline 'Example': SUCCESS" in proc.stdout
     assert "SUCCESS  Large Orders" in proc.stdout
+    saved = pd.read_csv(demo / "output" / "large_orders.csv")
+    assert len(saved) > 0 and (saved["total"] >= 20).all()
     proc = tdm_process("init", "demo", cwd=tmp_path)
     assert proc.returncode == 2 and "is not empty" in proc.stderr
     tests = subprocess.run(

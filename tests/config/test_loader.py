@@ -54,7 +54,7 @@ def test_loaded_pipeline_equals_the_python_one() -> None:
     orders, customers = frame("orders"), frame("customers")
     joined = tdm.join(on="id", how="left").named("Joined")(orders, customers)
     totals = joined >> add_total(cols=["a", "b"]).named("Totals")
-    expected = tdm.concat().named("Both")(totals, orders)
+    expected = tdm.transforms.union().named("Both")(totals, orders)
     assert project.pipeline("Orders") == expected
     assert hash(project.pipeline("Orders")) == hash(expected)
     # and a different parameter makes a different pipeline

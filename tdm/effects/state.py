@@ -1,0 +1,695 @@
+"""The audit trail: one record per run (and per node), kept by a state store.
+
+A store is not restorable pipeline state: it is the history of what ran, when, how it ended
+and how many rows went where. Three stores share one interface (:class:`StateStore`):
+
+* :class:`SQLiteStore`: the embedded default, ``$TDM_HOME/state.db`` (WAL mode, safe for
+  concurrent runs on one machine); a run is inserted as RUNNING when it starts and completed
+  when it ends, so a killed process leaves a visible RUNNING row.
+* :class:`FileStore`: any fsspec URL (local folder, ``s3://``, ``az://``, ``memory://``); each
+  finished run is one new JSON Lines object, never rewritten, so object stores need no locks.
+* :class:`MemoryStore`: in-process, for tests and notebooks.
+
+Mapping from the original tdm's state record: ``start_time``/``stop_time`` are ``started_at``/
+``finished_at`` (ISO 8601 UTC), ``status`` is the plain text ``SUCCESS``/``FAILURE``,
+``flow_model`` is ``plan`` (each node with its description, under its consumers), ``meta_state``
+is ``params``, ``host``, ``executor`` and ``hook_errors``, ``pull_stats`` are the source nodes'
+rows/columns/schema (and the run's ``rows_in``), ``push_stats`` the output nodes' (the run's
+``rows_out``), ``name`` is ``pipeline_name`` and ``version`` is ``tdm_version``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Self
+
+from tdm.effects.secrets import SecretsProvider, default_secrets, known_values, scrub, tdm_home
+
+__all__ = [
+    "FileStore",
+    "MemoryStore",
+    "NodeRecord",
+    "RunRecord",
+    "SQLiteStore",
+    "StateStore",
+    "schema_fingerprint",
+    "shared_sqlite",
+]
+
+SCHEMA_VERSION: Final = 1
+
+
+def schema_fingerprint(columns: Iterable[Any], dtypes: Iterable[Any] | None) -> str:
+    """A short stable hash of column names and dtypes (equal schemas, equal fingerprints).
+
+    >>> schema_fingerprint(["a", "b"], ["int64", "float64"])
+    '68c60b4f5321'
+    >>> schema_fingerprint(["a", "b"], ["int64", "float64"]) == schema_fingerprint(["a"], ["int64"])
+    False
+    """
+    names = [str(c) for c in columns]
+    types = [str(d) for d in dtypes] if dtypes is not None else ["?"] * len(names)
+    text = "\x1f".join(f"{n}\x1e{t}" for n, t in zip(names, types, strict=False))
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """The audit record of one node in one run."""
+
+    name: str
+    kind: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    columns: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    schema: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "columns": list(self.columns) if self.columns is not None else None,
+            "dtypes": list(self.dtypes) if self.dtypes is not None else None,
+            "schema": self.schema,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NodeRecord:
+        """The record back from :meth:`as_dict` (unknown keys are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for key in ("columns", "dtypes"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+
+NODE_FIELDS: Final = (
+    "name", "kind", "status", "start_us", "stop_us", "duration_us", "rows_in", "rows_out",
+    "schema", "error",
+)  # fmt: skip
+"""The columns of :attr:`RunRecord.node_table`. Times are integers of microseconds (epoch
+microseconds for ``start_us``/``stop_us``): exact, and several times cheaper to encode than
+floats for runs of thousands of nodes."""
+
+
+def _iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="microseconds")
+
+
+def _seconds(us: int | None) -> float | None:
+    return None if us is None else us / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """The audit record of one run: identity, timing, outcome, plan and per-node records.
+
+    Nodes are kept column by column in :attr:`node_table` (one list per field of
+    :data:`NODE_FIELDS`, cheap to build and to store for thousands of nodes); :attr:`nodes`
+    gives them as :class:`NodeRecord` values. Output schemas are kept once each in
+    :attr:`schemas` (fingerprint -> ``{"columns": [...], "dtypes": [...]}``).
+
+    Every text field has been scrubbed of known secret values before it reaches a store.
+    """
+
+    run_id: str
+    pipeline_id: str
+    status: str
+    started_at: str
+    job_id: str = ""
+    pipeline_name: str = ""
+    tdm_version: str = ""
+    finished_at: str | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    executor: str = ""
+    host: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    plan: str = ""
+    rows_in: int | None = None
+    rows_out: int | None = None
+    hook_errors: tuple[str, ...] = ()
+    node_table: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    schemas: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def nodes(self) -> tuple[NodeRecord, ...]:
+        """One record per node, in execution order."""
+        table = self.node_table
+        if not table or not table.get("name"):
+            return ()
+        out = []
+        for i in range(len(table["name"])):
+            fp = table["schema"][i]
+            shape = self.schemas.get(fp) if fp is not None else None
+            out.append(
+                NodeRecord(
+                    name=table["name"][i],
+                    kind=table["kind"][i],
+                    status=table["status"][i],
+                    started_at=_iso(table["start_us"][i]),
+                    finished_at=_iso(table["stop_us"][i]),
+                    duration_s=_seconds(table["duration_us"][i]),
+                    rows_in=table["rows_in"][i],
+                    rows_out=table["rows_out"][i],
+                    columns=tuple(shape["columns"]) if shape is not None else None,
+                    dtypes=tuple(shape["dtypes"]) if shape is not None else None,
+                    schema=fp,
+                    error=table["error"][i],
+                )
+            )
+        return tuple(out)
+
+    @property
+    def node_count(self) -> int:
+        """How many nodes the run had."""
+        return len(self.node_table.get("name") or ())
+
+    @property
+    def failed_nodes(self) -> list[NodeRecord]:
+        """The nodes that failed."""
+        return [n for n in self.nodes if n.status == "FAILURE"]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (nodes included, column by column)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["params"] = dict(self.params)
+        out["hook_errors"] = list(self.hook_errors)
+        out["node_table"] = {k: list(v) for k, v in self.node_table.items()}
+        out["schemas"] = {k: dict(v) for k, v in self.schemas.items()}
+        return out
+
+    def to_json(self) -> str:
+        """One line of JSON (what the file store writes)."""
+        return json.dumps(self.as_dict(), ensure_ascii=False, default=str, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """The record back from :meth:`as_dict` (unknown keys are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["hook_errors"] = tuple(data.get("hook_errors") or ())
+        kwargs["params"] = dict(data.get("params") or {})
+        kwargs["node_table"] = dict(data.get("node_table") or {})
+        kwargs["schemas"] = dict(data.get("schemas") or {})
+        return cls(**kwargs)
+
+    def summary_row(self) -> dict[str, Any]:
+        """The run as one flat row (what ``tdm.history`` shows)."""
+        statuses = self.node_table.get("status") or ()
+        return {
+            "run_id": self.run_id,
+            "pipeline_id": self.pipeline_id,
+            "pipeline_name": self.pipeline_name,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "nodes": len(statuses),
+            "failed": sum(1 for st in statuses if st == "FAILURE"),
+            "error": self.error,
+            "job_id": self.job_id,
+            "executor": self.executor,
+            "host": self.host,
+            "tdm_version": self.tdm_version,
+        }
+
+
+def redact(record: RunRecord) -> RunRecord:
+    """``record`` with every known secret value scrubbed from every text field.
+
+    Scrubbed field by field (a value with characters that JSON escapes would not match the
+    serialized text); a no-op while no secret has been revealed in this process.
+    """
+    if not known_values():
+        return record
+    return RunRecord.from_dict(_scrub_tree(record.as_dict()))
+
+
+def _scrub_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {scrub(str(k)): _scrub_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_tree(v) for v in value]
+    return value
+
+
+class StateStore:
+    """Where audit records go. Subclasses implement :meth:`record` and :meth:`runs`.
+
+    Stores are plain values (picklable, no open connection held) so a ``Runtime`` holding one
+    can travel to another process.
+    """
+
+    def begin(self, run: RunRecord) -> None:
+        """Note that ``run`` started (status RUNNING). Optional: the default does nothing."""
+
+    def record(self, run: RunRecord) -> None:
+        """Store the final record of ``run`` (replacing its start record, if any)."""
+        raise NotImplementedError
+
+    def runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        nodes: bool = True,
+    ) -> list[RunRecord]:
+        """Records, newest first; ``pipeline`` matches the pipeline id or name."""
+        raise NotImplementedError
+
+    def get(self, run_id: str) -> RunRecord:
+        """The record of one run; ``KeyError`` naming the run if it is not there."""
+        for run in self.runs():
+            if run.run_id == run_id:
+                return run
+        raise KeyError(f"no run {run_id!r} in {self.describe()}")
+
+    def using(self, secrets: SecretsProvider | None) -> Self:
+        """This store, resolving its secret (if any) through ``secrets``."""
+        return self
+
+    def describe(self) -> str:
+        """Where records go (for messages and alerts; never a secret)."""
+        return type(self).__name__
+
+
+def _matches(run: RunRecord, pipeline: str | None, status: str | None) -> bool:
+    if pipeline is not None and pipeline not in (run.pipeline_id, run.pipeline_name):
+        return False
+    return status is None or run.status == status.upper()
+
+
+class MemoryStore(StateStore):
+    """Records kept in this process (tests, notebooks).
+
+    >>> store = MemoryStore()
+    >>> store.record(RunRecord("r1", "p", "SUCCESS", "2026-01-01T00:00:00+00:00"))
+    >>> [r.run_id for r in store.runs()]
+    ['r1']
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, run: RunRecord) -> None:
+        with self._lock:
+            self._runs.setdefault(run.run_id, run)
+
+    def record(self, run: RunRecord) -> None:
+        with self._lock:
+            self._runs.pop(run.run_id, None)
+            self._runs[run.run_id] = run
+
+    def runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        nodes: bool = True,
+    ) -> list[RunRecord]:
+        with self._lock:
+            found = [r for r in self._runs.values() if _matches(r, pipeline, status)]
+        found.sort(key=lambda r: r.started_at, reverse=True)
+        return found[:limit] if limit is not None else found
+
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            return {"_runs": dict(self._runs)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._runs = state["_runs"]
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return "memory"
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(<{len(self._runs)} runs>)"
+
+
+_DDL: Final = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    pipeline_id TEXT NOT NULL,
+    pipeline_name TEXT NOT NULL,
+    tdm_version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration_s REAL,
+    error TEXT,
+    executor TEXT,
+    host TEXT,
+    rows_in INTEGER,
+    rows_out INTEGER,
+    params TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    hook_errors TEXT NOT NULL,
+    node_table TEXT NOT NULL,
+    schemas TEXT NOT NULL,
+    schema_version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
+CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+"""
+
+_RUN_COLUMNS: Final = (
+    "run_id", "job_id", "pipeline_id", "pipeline_name", "tdm_version", "status", "started_at",
+    "finished_at", "duration_s", "error", "executor", "host", "rows_in", "rows_out", "params",
+    "plan", "hook_errors", "node_table", "schemas", "schema_version",
+)  # fmt: skip
+_LIGHT: Final = tuple(c for c in _RUN_COLUMNS if c not in ("node_table", "schemas", "plan"))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _run_row(run: RunRecord) -> tuple[Any, ...]:
+    return (
+        run.run_id, run.job_id, run.pipeline_id, run.pipeline_name, run.tdm_version, run.status,
+        run.started_at, run.finished_at, run.duration_s, run.error, run.executor, run.host,
+        run.rows_in, run.rows_out, _dumps(dict(run.params)), run.plan,
+        _dumps(list(run.hook_errors)), _dumps(run.node_table), _dumps(run.schemas),
+        run.schema_version,
+    )  # fmt: skip
+
+
+class SQLiteStore(StateStore):
+    """Audit records in a SQLite database (WAL mode), safe under concurrent runs.
+
+    Each operation opens its own short-lived connection, so a store can be shared by threads
+    and processes and pickled. Table ``runs`` has one row per run; its ``node_table`` column
+    holds the nodes as JSON, column by column (SQLite's ``json_each`` can query them).
+
+    >>> import tempfile, pathlib
+    >>> store = SQLiteStore(pathlib.Path(tempfile.mkdtemp()) / "state.db")
+    >>> store.record(RunRecord("r1", "p", "SUCCESS", "2026-01-01T00:00:00+00:00"))
+    >>> store.get("r1").status
+    'SUCCESS'
+    """
+
+    def __init__(self, path: str | Path | None = None, *, timeout: float = 30.0) -> None:
+        self.path = Path(path).expanduser() if path is not None else tdm_home() / "state.db"
+        self.timeout = timeout
+        self._ready = False
+        self._local = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        """This thread's connection (kept open: closing the last one checkpoints the WAL)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if not self._ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            if not self._ready:
+                # WAL lets readers and one writer work at once; the mode persists in the file.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_DDL)
+                self._ready = True
+            # In WAL mode NORMAL never corrupts the file; a power cut may lose the last runs.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            conn.close()
+            raise
+        self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread's store is freed)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
+    def begin(self, run: RunRecord) -> None:
+        conn = self._connect()
+        columns = ", ".join(_RUN_COLUMNS)
+        marks = ", ".join("?" * len(_RUN_COLUMNS))
+        conn.execute(f"INSERT OR IGNORE INTO runs ({columns}) VALUES ({marks})", _run_row(run))
+
+    def record(self, run: RunRecord) -> None:
+        conn = self._connect()
+        columns = ", ".join(_RUN_COLUMNS)
+        marks = ", ".join("?" * len(_RUN_COLUMNS))
+        try:
+            conn.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", _run_row(run))
+        except BaseException:
+            self.close()  # a retry starts from a fresh connection
+            raise
+
+    def runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        nodes: bool = True,
+    ) -> list[RunRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        if pipeline is not None:
+            where.append("(pipeline_id = ? OR pipeline_name = ?)")
+            args += [pipeline, pipeline]
+        if status is not None:
+            where.append("status = ?")
+            args.append(status.upper())
+        wanted = _RUN_COLUMNS if nodes else _LIGHT
+        sql = f"SELECT {', '.join(wanted)} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        found = self._connect().execute(sql, args).fetchall()
+        return [_run_from_row(wanted, row) for row in found]
+
+    def get(self, run_id: str) -> RunRecord:
+        row = (
+            self._connect()
+            .execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise KeyError(f"no run {run_id!r} in {self.describe()}")
+        return _run_from_row(_RUN_COLUMNS, row)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "timeout": self.timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.timeout, self._ready = state["path"], state["timeout"], False
+        self._local = threading.local()
+
+    def describe(self) -> str:
+        return f"sqlite:{self.path}"
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+
+_SHARED: OrderedDict[Path, SQLiteStore] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_MAX: Final = 8
+
+
+def shared_sqlite(path: str | os.PathLike[str] | None = None) -> SQLiteStore:
+    """One store per database file in this process (its connections stay open between runs)."""
+    resolved = (Path(path).expanduser() if path is not None else tdm_home() / "state.db").resolve()
+    with _SHARED_LOCK:
+        store = _SHARED.get(resolved)
+        if store is None:
+            store = _SHARED[resolved] = SQLiteStore(resolved)
+            while len(_SHARED) > _SHARED_MAX:
+                _SHARED.popitem(last=False)
+        else:
+            _SHARED.move_to_end(resolved)
+        return store
+
+
+def _run_from_row(columns: Sequence[str], row: Sequence[Any]) -> RunRecord:
+    values = dict(zip(columns, row, strict=True))
+    for key in ("params", "node_table", "schemas"):
+        if key in values:
+            values[key] = json.loads(values[key])
+    values["hook_errors"] = tuple(json.loads(values["hook_errors"]))
+    return RunRecord(**values)
+
+
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(part: str) -> str:
+    return _UNSAFE.sub("_", part).strip("._") or "_"
+
+
+# Original tdm secret keys, mapped onto fsspec storage options.
+_OPTION_ALIASES: Final = {
+    "access_key_id": "key",
+    "aws_access_key_id": "key",
+    "secret_access_key_id": "secret",
+    "secret_access_key": "secret",
+    "aws_secret_access_key": "secret",
+    "session_token": "token",
+    "aws_session_token": "token",
+}
+
+
+class FileStore(StateStore):
+    """Audit records as JSON Lines objects under an fsspec URL; written once, never rewritten.
+
+    Layout: ``<url>/runs/<pipeline_id>/<started_at>_<run_id>_<STATUS>.jsonl`` (one line: the
+    run record with its nodes). Listing never needs to open an object to sort or to filter by
+    pipeline id or status, and concatenating every object gives a JSON Lines file of all runs.
+
+    Args:
+        url: the folder, e.g. ``"s3://state-bucket/tdm"``, ``"az://state/tdm"``, ``"/var/tdm"``.
+        secret: the name of a secret whose keys are storage options (``key``/``secret`` or the
+            original ``access_key_id``/``secret_access_key_id``, ``connection_string``, ...).
+        storage_options: options that are not secret (``{"endpoint_url": ...}``, say).
+
+    >>> store = FileStore("memory://tdm-doctest/audit")
+    >>> store.record(RunRecord("r1", "p", "SUCCESS", "2026-01-01T00:00:00+00:00"))
+    >>> [r.run_id for r in store.runs(pipeline="p")]
+    ['r1']
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        provider: SecretsProvider | None = None,
+    ) -> None:
+        if not url or not isinstance(url, str):
+            raise ValueError(f"a file store needs a folder URL, got {url!r}")
+        self.url = url.rstrip("/")
+        self.secret = secret
+        self.storage_options = dict(storage_options or {})
+        self._provider = provider
+
+    def using(self, secrets: SecretsProvider | None) -> Self:
+        if secrets is None or self.secret is None:
+            return self
+        return type(self)(
+            self.url, secret=self.secret, storage_options=self.storage_options, provider=secrets
+        )
+
+    def _fs(self) -> tuple[Any, str]:
+        from fsspec.core import url_to_fs
+
+        options: dict[str, Any] = dict(self.storage_options)
+        if self.secret is not None:
+            provider = self._provider if self._provider is not None else default_secrets()
+            for key, value in provider.section(self.secret).items():
+                options[_OPTION_ALIASES.get(key.lower(), key)] = value.reveal()
+        fs, root = url_to_fs(self.url, **options)
+        return fs, str(root).rstrip("/")
+
+    def record(self, run: RunRecord) -> None:
+        fs, root = self._fs()
+        stamp = run.started_at.replace("-", "").replace(":", "").replace("+0000", "Z")
+        stamp = _safe(stamp.replace("+", "p"))
+        folder = f"{root}/runs/{_safe(run.pipeline_id)}"
+        name = f"{stamp}_{_safe(run.run_id)}_{_safe(run.status)}.jsonl"
+        data = (run.to_json() + "\n").encode()
+        fs.makedirs(folder, exist_ok=True)
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if "file" in protocols:  # a reader must never see half a file: write, then rename
+            tmp = f"{folder}/.{name}.tmp"
+            fs.pipe_file(tmp, data)
+            fs.mv(tmp, f"{folder}/{name}")
+        else:
+            fs.pipe_file(f"{folder}/{name}", data)
+
+    def _paths(self, pipeline: str | None) -> tuple[Any, list[str]]:
+        fs, root = self._fs()
+        base = f"{root}/runs"
+        if not fs.exists(base):
+            return fs, []
+        if pipeline is not None and fs.exists(f"{base}/{_safe(pipeline)}"):
+            found = fs.glob(f"{base}/{_safe(pipeline)}/*.jsonl")
+        else:
+            found = fs.glob(f"{base}/*/*.jsonl")
+        return fs, [str(p) for p in found]
+
+    def runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        nodes: bool = True,
+    ) -> list[RunRecord]:
+        fs, paths = self._paths(pipeline)
+        if status is not None:
+            suffix = f"_{_safe(status.upper())}.jsonl"
+            paths = [p for p in paths if p.endswith(suffix)]
+        paths.sort(key=lambda p: p.rsplit("/", 1)[-1], reverse=True)
+        out: list[RunRecord] = []
+        for path in paths:
+            for line in fs.cat_file(path).decode().splitlines():
+                if not line.strip():
+                    continue
+                run = RunRecord.from_dict(json.loads(line))
+                if not nodes:
+                    run = dataclasses.replace(run, node_table={}, schemas={})
+                if _matches(run, pipeline, status):
+                    out.append(run)
+            if limit is not None and len(out) >= limit:
+                break
+        out.sort(key=lambda r: r.started_at, reverse=True)
+        return out[:limit] if limit is not None else out
+
+    def describe(self) -> str:
+        return f"files:{self.url}"
+
+    def __repr__(self) -> str:
+        secret = f", secret={self.secret!r}" if self.secret else ""
+        return f"FileStore({self.url!r}{secret})"
