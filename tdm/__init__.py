@@ -13,7 +13,7 @@ and reporting on every node.
 [3]
 """
 
-from tdm import alerts, errors, executors, files, inputs, logging, state, transforms
+from tdm import alerts, errors, executors, files, inputs, logging, rest, state, transforms
 from tdm._types import Frame
 from tdm.config import load_yaml
 from tdm.core import (
@@ -59,6 +59,7 @@ __all__ = [
     "load_yaml",
     "logging",
     "pipe",
+    "rest",
     "run",
     "run_partitions",
     "state",

@@ -32,6 +32,7 @@ EXPECTED = [
     "load_yaml",
     "logging",
     "pipe",
+    "rest",
     "run",
     "run_partitions",
     "state",

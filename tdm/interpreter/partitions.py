@@ -323,6 +323,7 @@ def run_partitions(
     pipeline_id: str | None = None,
     job_id: str | None = None,
     run_id: str | None = None,
+    pipeline_name: str | None = None,
 ) -> RunReport:
     """Run ``pipeline`` once per file of its dataset: one task per partition, in parallel.
 
@@ -341,8 +342,9 @@ def run_partitions(
             executor runs; with ``"threads"`` also the pool size).
         partitions: run only these partitions (names from a report, or file URIs), e.g.
             ``partitions=[n.name for n in report.failed]`` to re-run the failed ones.
-        inputs / params / runtime / fail_fast / pipeline_id / job_id / run_id: as for
-            :func:`tdm.run` (``inputs`` feed ``tdm.inputs.frame`` nodes of every partition).
+        inputs / params / runtime / fail_fast / pipeline_id / job_id / run_id /
+            pipeline_name: as for :func:`tdm.run` (``inputs`` feed the
+            ``tdm.inputs.frame`` nodes of every partition).
 
     Returns:
         A :class:`RunReport` with one node per partition (named by its path under the
@@ -384,6 +386,7 @@ def run_partitions(
         pipeline_id=pipeline_id or pipeline.fingerprint(),
         job_id=job_id,
         run_id=run_id,
+        pipeline_name=pipeline_name,
     )
     scheduler.max_in_flight = max_parallel
     scheduler.collect_outputs = not writes  # written data stays where it was processed

@@ -16,6 +16,7 @@ from tdm.core.context import RunContext
 from tdm.core.effect import Input
 from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import ARGUMENT, Pipeline
+from tdm.effects import http as _http  # noqa: F401  (registers the REST handlers)
 from tdm.effects import inputs as _inputs  # noqa: F401  (registers the Input handler)
 from tdm.errors import DefinitionError, InputError
 from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, dtypes_of, resolve
@@ -83,6 +84,7 @@ def run(
         pipeline_id=pipeline_id,
         job_id=job_id,
         run_id=run_id,
+        pipeline_name=pipeline_name,
     ).run()
 
 
@@ -98,6 +100,7 @@ def _scheduler_for(
     pipeline_id: str | None,
     job_id: str | None,
     run_id: str | None,
+    pipeline_name: str | None = None,
 ) -> _Scheduler:
     """Everything ``run`` sets up before the first node (shared with ``run_partitions``)."""
     if isinstance(pipeline, Op):

@@ -93,11 +93,6 @@ def test_yaml_declares_the_same_steps() -> None:
         )
 
 
-@pytest.mark.xfail(
-    reason="the REST handler does not yet fill ${secrets.x} inside YAML headers (issue 4 / "
-    "issue 5 contract); the demo API then answers 401",
-    strict=False,
-)
 def test_yaml_pipeline_writes_the_same_file(tmp_path: Path) -> None:
     out = tmp_path / "devices.csv"
     with demo_api.serve() as base_url:

@@ -1,0 +1,447 @@
+"""REST sources: ``rest.get`` reads an endpoint (every page of it) into a frame, and
+``rest.fetch_each`` calls an endpoint once per input row, concurrently.
+
+Nothing is fetched when these are built: they return pipeline values that ``tdm.run`` performs.
+Credentials come from a named secret (``secret="AirWatch"`` is a section of
+``~/.tdm/secrets.yml`` or ``TDM_SECRET__AIRWATCH__<KEY>`` variables); pipelines hold only the
+secret's *name* and the *keys* to read from it.
+
+>>> from tdm import rest
+>>> devices = rest.get("https://mdm.example.com/api/mdm/devices/search",
+...                    records="Devices", paginate=rest.page_number(size=500, total="Total"),
+...                    auth=rest.basic(), headers={"aw-tenant-code": rest.secret_field("code")},
+...                    secret="AirWatch")
+>>> security = devices >> rest.fetch_each(
+...     "https://mdm.example.com/api/mdm/devices/{Uuid}/security", records="SecurityInfo",
+...     concurrency=32, on_status={404: "skip"}, include_parent=["Uuid"], secret="AirWatch")
+>>> security.names()
+('get_devices_search', 'fetch_devices_security')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from tdm.core.pipeline import Pipeline
+from tdm.core.rest_effects import (
+    ApiKey,
+    Auth,
+    Basic,
+    Bearer,
+    Cursor,
+    FetchEach,
+    HttpGet,
+    LinkHeader,
+    NextUrl,
+    NoPagination,
+    OAuth2ClientCredentials,
+    OffsetLimit,
+    PageNumber,
+    Pagination,
+    Pairs,
+    RetryPolicy,
+    SecretField,
+    StatusPolicy,
+    freeze_json,
+)
+
+__all__ = [
+    "RetryPolicy",
+    "SecretField",
+    "api_key",
+    "basic",
+    "bearer",
+    "cursor",
+    "fetch_each",
+    "get",
+    "link_header",
+    "next_url",
+    "no_retry",
+    "none",
+    "oauth2_client_credentials",
+    "offset_limit",
+    "page_number",
+    "retry",
+    "secret_field",
+]
+
+_DEFAULT_RETRY = RetryPolicy()
+
+ParamValue = str | int | float | bool | SecretField
+
+
+def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
+    if values is None:
+        return ()
+    if not isinstance(values, Mapping):
+        raise TypeError(
+            f"{what}= must be a mapping of names to values, got {type(values).__name__}"
+        )
+    out: list[tuple[str, str | SecretField]] = []
+    for key, value in values.items():
+        if isinstance(value, SecretField):
+            out.append((str(key), value))
+        elif isinstance(value, bool):
+            out.append((str(key), "true" if value else "false"))
+        elif isinstance(value, str | int | float):
+            out.append((str(key), str(value)))
+        else:
+            raise TypeError(
+                f"{what}[{key!r}] must be a string, a number or rest.secret_field(...), "
+                f"got {type(value).__name__}"
+            )
+    return tuple(out)
+
+
+def _retry(value: RetryPolicy | int | None) -> RetryPolicy:
+    if value is None:
+        return RetryPolicy(attempts=1)
+    if isinstance(value, bool):
+        raise TypeError("retry= takes rest.retry(...), a number of attempts, or None")
+    if isinstance(value, int):
+        return RetryPolicy(attempts=value)
+    if isinstance(value, RetryPolicy):
+        return value
+    raise TypeError(f"retry= takes rest.retry(...), an int or None, got {type(value).__name__}")
+
+
+def get(
+    url: str,
+    *,
+    method: str = "GET",
+    params: Mapping[str, ParamValue] | None = None,
+    headers: Mapping[str, ParamValue] | None = None,
+    json: Any = None,
+    body: str | bytes | None = None,
+    records: str | None = None,
+    paginate: Pagination | None = None,
+    auth: Auth | None = None,
+    secret: str | None = None,
+    timeout: float = 30.0,
+    retry: RetryPolicy | int | None = _DEFAULT_RETRY,
+    rate_limit: float | None = None,
+    flatten: bool = True,
+    verify: bool = True,
+    label: str | None = None,
+) -> Pipeline:
+    """A source that calls ``url`` (every page of it) and returns the records as a frame.
+
+    Args:
+        url: an absolute http(s) URL (no credentials in it: use ``auth=`` and ``secret=``).
+        method: the HTTP method (a search endpoint may want ``"POST"``).
+        params / headers: query parameters and headers; a value may be
+            ``rest.secret_field("key")`` to read it from the secret at run time.
+        json / body: a JSON request body (may hold ``secret_field`` values) or a raw one.
+        records: where the records are in the JSON body: a key (``"Devices"``) or a dotted
+            path (``"data.items"``). None: the body itself (a list is many rows; an object, one).
+        paginate: ``rest.page_number(...)``, ``offset_limit``, ``cursor``, ``next_url``,
+            ``link_header`` or ``none()`` (the default).
+        auth: ``rest.basic()``, ``bearer()``, ``api_key(...)`` or
+            ``oauth2_client_credentials(...)``; their values come from ``secret``.
+        secret: the name of the secret that ``auth`` and ``secret_field`` values read.
+        timeout: seconds allowed for each request (connect, read, write).
+        retry: ``rest.retry(...)``, a number of attempts, or None for no retries. The default
+            retries 429, 5xx and connection errors 5 times (exponential backoff with jitter,
+            honouring ``Retry-After``) within 120 s.
+        rate_limit: the most requests per second (None: no limit).
+        flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
+        verify: check TLS certificates; turn off only for a source you trust.
+        label: the node's name in the pipeline.
+
+    >>> from tdm import rest
+    >>> p = rest.get("https://api.example.com/v1/items", records="data",
+    ...              paginate=rest.offset_limit(limit=200, total="total"))
+    >>> p.names()
+    ('get_items',)
+    >>> print(p.plan.descriptions[0])
+    rest.get('https://api.example.com/v1/items', records='data', paginate=offset_limit)
+    """
+    return Pipeline.of(
+        HttpGet(
+            url,
+            method=method.upper() if isinstance(method, str) else method,
+            params=_pairs(params, "params"),
+            headers=_pairs(headers, "headers"),
+            json=freeze_json(json),
+            body=body,
+            records=records,
+            paginate=paginate if paginate is not None else NoPagination(),
+            auth=auth,
+            secret=secret,
+            timeout=timeout,
+            retry=_retry(retry),
+            rate_limit=rate_limit,
+            flatten=flatten,
+            verify=verify,
+            label=label,
+        )
+    )
+
+
+def fetch_each(
+    template: str,
+    *,
+    method: str = "GET",
+    params: Mapping[str, ParamValue] | None = None,
+    headers: Mapping[str, ParamValue] | None = None,
+    records: str | None = None,
+    concurrency: int = 16,
+    on_status: Mapping[int, StatusPolicy] | None = None,
+    include_parent: Iterable[str] | None = None,
+    secret: str | None = None,
+    auth: Auth | None = None,
+    timeout: float = 30.0,
+    retry: RetryPolicy | int | None = _DEFAULT_RETRY,
+    rate_limit: float | None = None,
+    flatten: bool = True,
+    verify: bool = True,
+    label: str | None = None,
+) -> FetchEach:
+    """One request per row of the input frame; the records of all responses as one frame.
+
+    ``template`` (and string values of ``params``/``headers``) name input columns in braces:
+    ``"https://api.example.com/devices/{Uuid}/security"``. Values are URL-encoded into the path.
+    Requests run ``concurrency`` at a time (sharing ``rate_limit``); the output keeps the
+    input's row order.
+
+    Args:
+        records: where the records are in each JSON response (see :func:`get`).
+        concurrency: the most requests in flight at once.
+        on_status: what to do with a status instead of failing the node: ``"skip"`` (the row
+            gives no records; a warning says how many rows were skipped), ``"empty"`` (the
+            same, silently: an expected absence) or ``"fail"``. E.g. ``{404: "skip"}``.
+        include_parent: input columns copied onto every result row (default: the columns the
+            templates use; ``[]`` for none). A response column with the same name is renamed
+            ``<name>_response``.
+        secret, auth, timeout, retry, rate_limit, flatten, verify, label: as in :func:`get`.
+
+    >>> from tdm import rest
+    >>> step = rest.fetch_each("https://api.example.com/users/{user_id}/orders",
+    ...                        records="orders", concurrency=8, on_status={404: "empty"})
+    >>> step.columns(), step.parent_columns()
+    (('user_id',), ('user_id',))
+    """
+    if on_status is not None and not isinstance(on_status, Mapping):
+        raise TypeError('on_status= must be a mapping like {404: "skip"}')
+    if isinstance(include_parent, str):
+        include_parent = [include_parent]
+    return FetchEach(
+        template,
+        method=method.upper() if isinstance(method, str) else method,
+        params=_pairs(params, "params"),
+        headers=_pairs(headers, "headers"),
+        records=records,
+        concurrency=concurrency,
+        on_status=tuple(sorted((on_status or {}).items())),
+        include_parent=None if include_parent is None else tuple(include_parent),
+        secret=secret,
+        auth=auth,
+        timeout=timeout,
+        retry=_retry(retry),
+        rate_limit=rate_limit,
+        flatten=flatten,
+        verify=verify,
+        label=label,
+    )
+
+
+# ---- pagination ------------------------------------------------------------------------------
+def page_number(
+    size: int | None = None,
+    *,
+    param: str = "page",
+    size_param: str | None = "per_page",
+    start: int = 1,
+    total: str | None = None,
+    total_pages: str | None = None,
+    max_pages: int | None = None,
+    concurrency: int = 8,
+) -> PageNumber:
+    """Pages ``?page=start, start+1, ...`` (with ``size_param=size`` when ``size`` is given).
+
+    With ``total`` (a path to the number of items in the body) or ``total_pages``, the first
+    response says how many pages there are and the rest are fetched ``concurrency`` at a time;
+    otherwise pages are read until one comes back empty.
+
+    >>> page_number(size=500, total="Total", start=0, size_param="pagesize").start
+    0
+    """
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise ValueError(f"page size must be a positive integer, got {size!r}")
+    _positive(concurrency, "concurrency")
+    return PageNumber(param, start, size, size_param, total, total_pages, max_pages, concurrency)
+
+
+def offset_limit(
+    limit: int = 100,
+    *,
+    offset_param: str = "offset",
+    limit_param: str = "limit",
+    start: int = 0,
+    total: str | None = None,
+    max_pages: int | None = None,
+    concurrency: int = 8,
+) -> OffsetLimit:
+    """Pages ``?offset=0&limit=L``, ``?offset=L&limit=L``, ... until ``total`` or an empty page.
+
+    >>> offset_limit(limit=200, total="meta.total").total
+    'meta.total'
+    """
+    _positive(limit, "limit")
+    _positive(concurrency, "concurrency")
+    return OffsetLimit(limit, offset_param, limit_param, start, total, max_pages, concurrency)
+
+
+def cursor(
+    path: str = "next_cursor",
+    *,
+    param: str = "cursor",
+    limit: int | None = None,
+    limit_param: str = "limit",
+    max_pages: int | None = None,
+) -> Cursor:
+    """Follows an opaque cursor: read at ``path`` in each body, sent back as ``?param=``.
+
+    Stops when the cursor is missing, null or empty (or a page is empty).
+
+    >>> cursor("meta.next", param="after").param
+    'after'
+    """
+    return Cursor(path, param, limit, limit_param, max_pages)
+
+
+def next_url(path: str = "next", *, max_pages: int | None = None) -> NextUrl:
+    """Follows the next page's URL found at ``path`` in each body (absolute or relative).
+
+    >>> next_url("links.next").path
+    'links.next'
+    """
+    return NextUrl(path, max_pages)
+
+
+def link_header(rel: str = "next", *, max_pages: int | None = None) -> LinkHeader:
+    """Follows the RFC 5988 ``Link: <url>; rel="next"`` response header (GitHub style).
+
+    >>> link_header().rel
+    'next'
+    """
+    return LinkHeader(rel, max_pages)
+
+
+def none() -> NoPagination:
+    """No pagination: one request.
+
+    >>> none()
+    NoPagination()
+    """
+    return NoPagination()
+
+
+# ---- auth -----------------------------------------------------------------------------------
+def basic(
+    username: str = "username", password: str = "password", *, secret: str | None = None
+) -> Basic:
+    """HTTP Basic auth from the secret's ``username`` and ``password`` keys (names of keys).
+
+    >>> basic()
+    Basic(username_key='username', password_key='password', secret=None)
+    """
+    return Basic(username, password, secret)
+
+
+def bearer(token: str = "token", *, secret: str | None = None) -> Bearer:
+    """``Authorization: Bearer ...`` with the secret's ``token`` key.
+
+    >>> bearer("access_token").token_key
+    'access_token'
+    """
+    return Bearer(token, secret)
+
+
+def api_key(
+    *,
+    header: str | None = None,
+    query: str | None = None,
+    key: str = "api_key",
+    prefix: str = "",
+    secret: str | None = None,
+) -> ApiKey:
+    """An API key (the secret's ``key`` key) in a header or a query parameter: pass one.
+
+    >>> api_key(header="X-Api-Key").header, api_key(query="apikey").query
+    ('X-Api-Key', 'apikey')
+    """
+    return ApiKey(header, query, key, prefix, secret)
+
+
+def oauth2_client_credentials(
+    token_url: str,
+    *,
+    scope: str | None = None,
+    audience: str | None = None,
+    client_id: str = "client_id",
+    client_secret: str = "client_secret",
+    send_as: Literal["body", "basic"] = "body",
+    secret: str | None = None,
+) -> OAuth2ClientCredentials:
+    """OAuth2 client credentials: a token from ``token_url`` (cached, refreshed before it
+    expires and when a request is answered 401). ``client_id``/``client_secret`` are key names.
+
+    >>> oauth2_client_credentials("https://login.example.com/oauth/token", scope="read").scope
+    'read'
+    """
+    return OAuth2ClientCredentials(
+        token_url, scope, audience, client_id, client_secret, send_as, secret
+    )
+
+
+def secret_field(key: str, *, secret: str | None = None) -> SecretField:
+    """A header, query or JSON value read from key ``key`` of the secret at run time.
+
+    >>> secret_field("code")
+    SecretField(key='code', secret=None)
+    """
+    return SecretField(key, secret)
+
+
+# ---- retries --------------------------------------------------------------------------------
+def retry(
+    attempts: int = 5,
+    *,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    jitter: float = 0.5,
+    deadline: float = 120.0,
+    max_retry_after: float = 60.0,
+    statuses: Iterable[int] | None = None,
+) -> RetryPolicy:
+    """A retry policy: up to ``attempts`` tries within ``deadline`` seconds, waiting
+    ``backoff * 2**n`` (+ up to ``jitter``) or the server's ``Retry-After`` (capped).
+
+    >>> retry(3, deadline=10).attempts
+    3
+    """
+    return RetryPolicy(
+        attempts,
+        backoff,
+        max_backoff,
+        jitter,
+        deadline,
+        max_retry_after,
+        None if statuses is None else tuple(sorted(statuses)),
+    )
+
+
+def no_retry() -> RetryPolicy:
+    """Never retry.
+
+    >>> no_retry().attempts
+    1
+    """
+    return RetryPolicy(attempts=1)
+
+
+def _positive(value: int, what: str) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
