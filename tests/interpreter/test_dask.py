@@ -427,3 +427,18 @@ def test_every_provider_travels_as_a_description(tmp_path: Any) -> None:
     assert remote.secrets.section("api")["token"].reveal() == value
     with pytest.raises(tdm.errors.SecretNotFoundError, match="never sends secret values"):
         remote.secrets.section("other")
+
+
+def test_the_audit_trail_records_a_dask_run(dask_client: Client) -> None:
+    store = tdm.state.memory()
+    pipeline = tdm.Pipeline.of(Numbers(3) >> boom(), Numbers(4) >> add_total(cols=["a", "b"]))
+    report = tdm.run(pipeline, executor=Dask(dask_client), runtime=Runtime(state=store))
+    record = store.get(report.run_id)
+    assert (record.status, record.executor) == ("FAILURE", "dask")
+    nodes = {n.name: (n.status, n.rows_out, n.columns) for n in record.nodes}
+    assert nodes == {
+        "numbers_3": ("SUCCESS", 3, ("a", "b")),
+        "boom": ("FAILURE", None, None),
+        "numbers_4": ("SUCCESS", 4, ("a", "b")),
+        "add_total": ("SUCCESS", 4, ("a", "b", "total")),
+    }

@@ -211,3 +211,22 @@ def _set_env(values: dict[str, str | None]) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def test_the_audit_trail_has_one_entry_per_partition(tmp_path: Path, dask_client: Client) -> None:
+    pattern = _dataset(tmp_path, days=3, broken=2)
+    store = tdm.state.memory()
+    report = tdm.run_partitions(
+        files.read(pattern) >> add_total(),
+        write=files.write(str(tmp_path / "out") + "/", format="csv"),
+        executor=Dask(dask_client),
+        runtime=Runtime(state=store),
+        pipeline_name="events",
+    )
+    record = store.get(report.run_id)
+    assert record.pipeline_name == "events" and record.status == "FAILURE"
+    assert [(n.name, n.status, n.rows_out) for n in record.nodes] == [
+        ("date=2026-01-01/part.csv", "SUCCESS", 3),
+        ("date=2026-01-02/part.csv", "FAILURE", None),
+        ("date=2026-01-03/part.csv", "SUCCESS", 3),
+    ]
