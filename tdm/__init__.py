@@ -28,6 +28,7 @@ from tdm.core import (
     transform_with_context,
 )
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
+from tdm.interpreter.partitions import run_partitions
 from tdm.state import history
 from tdm.transforms import concat, join
 
@@ -60,6 +61,7 @@ __all__ = [
     "pipe",
     "rest",
     "run",
+    "run_partitions",
     "state",
     "transform",
     "transform_with_context",

@@ -34,6 +34,7 @@ EXPECTED = [
     "pipe",
     "rest",
     "run",
+    "run_partitions",
     "state",
     "transform",
     "transform_with_context",

@@ -3,8 +3,8 @@
 * :class:`Sequential` runs each node as it is submitted, in the calling thread.
 * :class:`Threads` runs independent nodes concurrently on a thread pool.
 
-A distributed executor (Dask) implements the same four methods; node tasks and effect
-descriptions are picklable so they can travel to a worker.
+A distributed executor (:class:`tdm.interpreter.dask.Dask`) implements the same methods; node
+tasks and effect descriptions are picklable so they can travel to a worker.
 """
 
 from __future__ import annotations
@@ -299,10 +299,11 @@ def resolve(executor: str | Executor, *, max_workers: int | None = None) -> Exec
     if executor == "threads":
         return Threads(max_workers=max_workers)
     if executor == "dask":
-        raise ValueError(
-            "the dask executor needs a client or a scheduler address: "
-            "executor=tdm.executors.Dask(client) or tdm.executors.Dask(address='tcp://...')"
-        )
+        # The current default client, or DASK_SCHEDULER_ADDRESS; a clear error otherwise.
+        from tdm.interpreter.dask import Dask
+
+        return Dask()
     raise ValueError(
-        f"unknown executor {executor!r}; use 'sequential', 'threads' or an Executor instance"
+        f"unknown executor {executor!r}; use 'sequential', 'threads', 'dask' "
+        "or an Executor instance"
     )

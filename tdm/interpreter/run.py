@@ -73,6 +73,36 @@ def run(
     >>> report.status, report.output["a"].tolist()
     (<Status.SUCCESS: 'SUCCESS'>, [4])
     """
+    return _scheduler_for(
+        pipeline,
+        inputs=inputs,
+        params=params,
+        runtime=runtime,
+        executor=executor,
+        fail_fast=fail_fast,
+        max_workers=max_workers,
+        pipeline_id=pipeline_id,
+        job_id=job_id,
+        run_id=run_id,
+        pipeline_name=pipeline_name,
+    ).run()
+
+
+def _scheduler_for(
+    pipeline: Pipeline | Op,
+    *,
+    inputs: Mapping[str, Frame] | None,
+    params: Mapping[str, Any] | None,
+    runtime: Runtime | None,
+    executor: str | Executor,
+    fail_fast: bool,
+    max_workers: int | None,
+    pipeline_id: str | None,
+    job_id: str | None,
+    run_id: str | None,
+    pipeline_name: str | None = None,
+) -> _Scheduler:
+    """Everything ``run`` sets up before the first node (shared with ``run_partitions``)."""
     if isinstance(pipeline, Op):
         pipeline = Pipeline.of(pipeline)
     if not isinstance(pipeline, Pipeline):
@@ -110,8 +140,7 @@ def run(
         or ", ".join(plan.names[i] for i in plan.outputs),
     )
     hooks = _Hooks(list(runtime.hooks) + _service_hooks(runtime))
-    scheduler = _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
-    return scheduler.run()
+    return _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
 
 
 _ROWS: weakref.WeakKeyDictionary[Pipeline, list[tuple[str, str, str, tuple[str, ...]]]] = (
@@ -221,6 +250,11 @@ class _HookFailed(Exception):
 class _Scheduler:
     """Hands ready nodes to the executor and records what happens to each one."""
 
+    max_in_flight: int | None = None
+    """At most this many nodes handed to the executor at once (None: no limit)."""
+    collect_outputs = True
+    """Bring the output nodes' frames to the caller (``report.outputs``)."""
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -267,6 +301,8 @@ class _Scheduler:
             try:
                 self._call("before_run", pipeline=self.pipeline)
                 self._loop()
+                if self.collect_outputs:  # while the executor is open: it may hold them
+                    self._collect_outputs()
             finally:
                 self.executor.close()
         except _HookFailed as exc:
@@ -284,8 +320,9 @@ class _Scheduler:
         plan, executor = self.plan, self.executor
         ready: deque[int] = deque(i for i, ps in enumerate(plan.parents) if not ps)
         running: dict[Any, int] = {}
+        limit = self.max_in_flight
         while ready or running:
-            while ready:
+            while ready and (limit is None or len(running) < limit):
                 i = ready.popleft()
                 if self._settle_without_running(i, ready):
                     continue
@@ -402,7 +439,7 @@ class _Scheduler:
                 record.error = PipeError(record.name, reason)
         self.report.status = Status.FAILURE
 
-    def _finish(self) -> None:
+    def _collect_outputs(self) -> None:
         report, plan = self.report, self.plan
         for i in plan.outputs:
             if self.records[i].status is Status.SUCCESS and i in self.handles:
@@ -411,6 +448,11 @@ class _Scheduler:
                 except Exception as exc:  # a lost worker, say: report it, keep the rest
                     self.records[i].status = Status.FAILURE
                     self.records[i].error = PipeError(plan.names[i], f"could not fetch: {exc}")
+                    if self.first_error is None:
+                        self.first_error = str(self.records[i].error)
+
+    def _finish(self) -> None:
+        report = self.report
         self.handles.clear()
         failed = any(r.status is Status.FAILURE for r in self.records)
         if failed or report.status is Status.FAILURE:
