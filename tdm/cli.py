@@ -245,10 +245,20 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
 @PARAMS
 @click.option(
     "--executor",
-    type=click.Choice(["sequential", "threads"]),
+    type=click.Choice(["sequential", "threads", "dask"]),
     default="sequential",
     show_default=True,
     help="How ready steps are scheduled.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Dask scheduler for --executor dask (tcp://host:8786, or 'local' for a local cluster; "
+    "default: $DASK_SCHEDULER_ADDRESS).",
+)
+@click.option(
+    "--max-workers", type=int, default=None, metavar="N", help="Threads for --executor threads."
 )
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan (effects, secrets by name); run nothing."
@@ -282,6 +292,8 @@ def run(
     pipelines: tuple[str, ...],
     params: tuple[str, ...],
     executor: str,
+    scheduler: str | None,
+    max_workers: int | None,
     dry_run: bool,
     log_format: str,
     log_level: str,
@@ -304,23 +316,30 @@ def run(
     frames = _read_inputs(inputs)
     if progress is None:
         progress = sys.stderr.isatty()
-    project.check_secrets()
+    from tdm.executors import from_cli
+
+    chosen_executor = from_cli(executor, scheduler=scheduler, max_workers=max_workers)
+    if executor != "dask":  # on Dask the workers resolve secrets through their own provider
+        project.check_secrets()
     runtime = _observability(project, log_format=log_format, log_level=log_level, progress=progress)
     failed: list[str] = []
-    for spec in chosen:
-        wanted = set(spec.pipeline.inputs())
-        report = tdm.run(
-            spec.pipeline,
-            inputs={k: v for k, v in frames.items() if k in wanted or k in spec.pipeline.names()},
-            params=project.params,
-            runtime=runtime,
-            executor=executor,
-            fail_fast=fail_fast,
-            pipeline_id=spec.pipeline_id,
-        )
-        click.echo(_summary(spec, report, show))
-        if report.status is not tdm.Status.SUCCESS:
-            failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
+    with chosen_executor:  # one connection (pool, cluster client) for every pipeline
+        for spec in chosen:
+            wanted = set(spec.pipeline.inputs())
+            report = tdm.run(
+                spec.pipeline,
+                inputs={
+                    k: v for k, v in frames.items() if k in wanted or k in spec.pipeline.names()
+                },
+                params=project.params,
+                runtime=runtime,
+                executor=chosen_executor,
+                fail_fast=fail_fast,
+                pipeline_id=spec.pipeline_id,
+            )
+            click.echo(_summary(spec, report, show))
+            if report.status is not tdm.Status.SUCCESS:
+                failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
     if failed:
         click.echo(
             "RunError: "

@@ -13,6 +13,7 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, NamedTuple
 
 from returns.result import Failure, Result, Success
@@ -200,6 +201,18 @@ class Executor:
     def done_handle(self, outcome: NodeOutcome) -> Any:
         """A handle for a node whose outcome is already known (a supplied input)."""
         return _Done(outcome)
+
+    def __enter__(self) -> Executor:
+        """Keep long-lived resources across several runs (a no-op for local executors)."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Release what ``__enter__`` kept."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

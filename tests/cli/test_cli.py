@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -186,7 +187,7 @@ def test_exit_codes_and_messages_through_python_m_tdm(tmp_path: Path) -> None:
     proc = tdm_process("run", "missing.yml")
     assert proc.returncode == 2
     assert proc.stderr.startswith("ConfigError: file 'missing.yml' not found")
-    proc = tdm_process("run", ORDERS, "--executor", "dask")
+    proc = tdm_process("run", ORDERS, "--executor", "gpu")
     assert proc.returncode == 2 and "Invalid value for '--executor'" in proc.stderr
     proc = tdm_process("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("tdm ")
@@ -223,3 +224,17 @@ def test_init_then_run_works_offline(tmp_path: Path) -> None:
         timeout=120,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def test_run_on_a_dask_scheduler(dask_cluster: Any, tmp_path: Path) -> None:
+    out = tmp_path / "totals.csv"
+    code, stdout, err = invoke(
+        "run", "examples/demo/pipeline.yml", "--executor", "dask",
+        "--scheduler", dask_cluster.scheduler_address, "--param", f"out={out}",
+        "--log-format", "text", "--log-level", "warning",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "pipeline 'Orders Demo': SUCCESS" in stdout
+    assert pd.read_csv(out)["state"].tolist() == ["CA", "NY", "TX"]
+    code, _, err = invoke("run", "examples/demo/pipeline.yml", "--scheduler", "tcp://x:1")
+    assert code == 2 and "--scheduler applies only to --executor dask" in err
