@@ -268,6 +268,13 @@ class Pipe(Op):
         self, frames: tuple[Frame, ...], context: RunContext | None = None
     ) -> Result[Frame, PipeError]:
         """Run the body on ``frames``; exceptions become ``Failure(PipeError)``."""
+        out = self.evaluate(frames, context)
+        return Success(out) if isinstance(out, pd.DataFrame) else out
+
+    def evaluate(
+        self, frames: tuple[Frame, ...], context: RunContext | None = None
+    ) -> Frame | Result[Frame, PipeError]:
+        """Like :meth:`apply`, but a frame comes back bare (the interpreter's fast path)."""
         if self.arity != len(frames) and not (self.arity == VARIADIC and frames):
             want = "one or more" if self.arity == VARIADIC else str(self.arity)
             return Failure(
@@ -284,7 +291,7 @@ class Pipe(Op):
         except Exception as exc:  # a step body's bug or bad data: an error value, not a crash
             return Failure(PipeError(self.name, f"{type(exc).__name__}: {exc}", exc))
         if isinstance(out, pd.DataFrame):
-            return Success(out)
+            return out
         if isinstance(out, Result):
             inner = out.value_or(None) if isinstance(out, Success) else None
             if isinstance(out, Success) and not isinstance(inner, pd.DataFrame):

@@ -162,6 +162,7 @@ class Plan:
         consumers: how many children read each node's frame.
         outputs: the positions of the pipeline's outputs.
         descriptions: each node's op as text (``op.describe()``).
+        children: the positions of each node's children.
     """
 
     nodes: tuple[Node, ...]
@@ -170,6 +171,7 @@ class Plan:
     consumers: tuple[int, ...]
     outputs: tuple[int, ...]
     descriptions: tuple[str, ...]
+    children: tuple[tuple[int, ...], ...]
 
     def index(self, name: str) -> int:
         """The position of the node called ``name``."""
@@ -220,9 +222,11 @@ def _make_plan(outputs: tuple[Node, ...]) -> Plan:
         names.append(name)
     parents = tuple(tuple(index[id(p)] for p in n.parents) for n in nodes)
     consumers = [0] * len(nodes)
-    for ps in parents:
+    children: list[list[int]] = [[] for _ in nodes]
+    for i, ps in enumerate(parents):
         for p in ps:
             consumers[p] += 1
+            children[p].append(i)
     return Plan(
         nodes=tuple(nodes),
         names=tuple(names),
@@ -230,6 +234,7 @@ def _make_plan(outputs: tuple[Node, ...]) -> Plan:
         consumers=tuple(consumers),
         outputs=tuple(index[id(o)] for o in outputs),
         descriptions=tuple(n.op.describe() for n in nodes),
+        children=tuple(map(tuple, children)),
     )
 
 

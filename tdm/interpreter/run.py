@@ -276,11 +276,8 @@ class _Scheduler:
         self.hooks = hooks
         self.fail_fast = fail_fast
         n = len(self.plan.nodes)
-        self.records = [report.nodes[name] for name in self.plan.names]
-        self.children: list[list[int]] = [[] for _ in range(n)]
-        for i, ps in enumerate(self.plan.parents):
-            for p in ps:
-                self.children[p].append(i)
+        self.records = list(report.nodes.values())  # in plan order
+        self.children = self.plan.children
         self.waiting = [len(ps) for ps in self.plan.parents]
         self.unsubmitted = list(self.plan.consumers)
         self.retained = [False] * n
@@ -326,9 +323,11 @@ class _Scheduler:
                 i = ready.popleft()
                 if self._settle_without_running(i, ready):
                     continue
-                running[self._submit(i)] = i
-                if executor.inline:
-                    break
+                handle = self._submit(i)
+                if executor.inline:  # already ran: record it before starting anything else
+                    self._record(i, executor.outcome(handle), handle, ready)
+                    continue
+                running[handle] = i
             if not running:
                 continue
             for handle in executor.completed(list(running)):
@@ -342,16 +341,17 @@ class _Scheduler:
 
     def _settle_without_running(self, i: int, ready: deque[int]) -> bool:
         """Skip a node whose parents did not all succeed, or use a supplied frame."""
-        plan = self.plan
-        bad = [p for p in plan.parents[i] if self.records[p].status is not Status.SUCCESS]
-        if bad:
-            parent = plan.names[bad[0]]
-            why = self.records[bad[0]].status.lower()
-            self._skip(i, f"skipped because parent {parent!r} {why}", ready)
-            return True
+        plan, records = self.plan, self.records
+        for p in plan.parents[i]:
+            if records[p].status is not Status.SUCCESS:
+                why = records[p].status.lower()
+                self._skip(i, f"skipped because parent {plan.names[p]!r} {why}", ready)
+                return True
         if self.stopping:
             self._skip(i, "not started: fail_fast stopped the run", ready)
             return True
+        if not self.supplied:
+            return False
         name = plan.names[i]
         if name in self.supplied:
             frame = self.supplied[name]
@@ -367,12 +367,12 @@ class _Scheduler:
         return False
 
     def _submit(self, i: int) -> Any:
-        plan = self.plan
+        plan, unsubmitted, retained = self.plan, self.unsubmitted, self.retained
         parents = plan.parents[i]
         share = []
         for p in parents:
-            self.unsubmitted[p] -= 1
-            share.append(self.unsubmitted[p] > 0 or self.retained[p])
+            unsubmitted[p] -= 1
+            share.append(unsubmitted[p] > 0 or retained[p])
         task = NodeTask(i, plan.names[i], plan.nodes[i].op, self.context, tuple(share))
         record = self.records[i]
         record.status = Status.RUNNING
@@ -423,10 +423,12 @@ class _Scheduler:
                 ready.append(child)
 
     def _call(self, method: str, **kwargs: Any) -> None:
-        if not self.hooks.by_method[method]:
+        bound = self.hooks.bound[method]
+        if not bound:
             return
         try:
-            self.hooks.call(method, run=self.context, report=self.report, **kwargs)
+            for hook in bound:
+                hook(run=self.context, report=self.report, **kwargs)
         except Exception as exc:
             raise _HookFailed(f"hook {method}", exc) from exc
 
