@@ -223,10 +223,12 @@ def _excerpt(response: httpx.Response, limit: int = 200) -> str:
         text = response.text
     except Exception:
         return ""
-    text = " ".join(text.split())
+    # Redact the whole body first: cut first, a secret echoed across the cut would survive
+    # as a prefix that no longer matches the known value.
+    text = " ".join(redact_text(text).split())
     if not text:
         return ""
-    return ": " + redact_text(text[:limit] + ("..." if len(text) > limit else ""))
+    return ": " + text[:limit] + ("..." if len(text) > limit else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,8 +333,9 @@ class _OAuth2:
 
 
 def _basic_header(username: str, password: str) -> Secret:
-    raw = f"{username}:{password}".encode()
-    return Secret("Basic " + base64.b64encode(raw).decode("ascii"))
+    token = Secret(base64.b64encode(f"{username}:{password}".encode()).decode("ascii"))
+    # Both are remembered for scrubbing: a server may echo the credentials without "Basic ".
+    return Secret("Basic " + token.reveal())
 
 
 def _key(section: Mapping[str, Secret], key: str, name: str | None) -> Secret:

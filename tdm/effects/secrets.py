@@ -50,6 +50,8 @@ __all__ = [
     "providers_from_settings",
     "remember",
     "scrub",
+    "scrub_exception",
+    "ScrubbedError",
     "tdm_home",
 ]
 
@@ -108,14 +110,31 @@ _pattern: re.Pattern[str] | None = None
 _MIN_SCRUB_LENGTH = 4
 
 
+def _encodings(value: str) -> set[str]:
+    """``value`` and the forms it takes in URLs and form bodies (``a/b+c`` -> ``a%2Fb%2Bc``),
+    so a secret sent as a query parameter is scrubbed from logged URLs too."""
+    from urllib.parse import quote, quote_plus
+
+    return {value, quote(value, safe=""), quote(value), quote_plus(value)}
+
+
 def remember(value: str) -> None:
-    """Register a secret value so that :func:`scrub` removes it from text."""
+    """Register a secret value so that :func:`scrub` removes it from text, in any of the
+    forms it takes in URLs (percent-encoded) as well.
+
+    >>> remember("tok/en+1=="); scrub("GET /x?ref=tok%2Fen%2B1%3D%3D")
+    'GET /x?ref=***'
+    """
     global _pattern
     if len(value) < _MIN_SCRUB_LENGTH:
         return
     with _known_lock:
-        if value not in _known:
-            _known.add(value)
+        if value in _known:
+            return
+    forms = _encodings(value)
+    with _known_lock:
+        if not forms <= _known:
+            _known.update(forms)
             _pattern = None
 
 
@@ -141,6 +160,85 @@ def scrub(text: str) -> str:
             ordered = sorted(_known, key=len, reverse=True)
             pattern = _pattern = re.compile("|".join(map(re.escape, ordered)))
     return pattern.sub(REDACTED, text)
+
+
+class ScrubbedError(Exception):
+    """Stands in for an exception whose text held a secret value: the same type name and
+    traceback, the message with every known secret replaced by ``***``.
+
+    Attributes:
+        type_name: the qualified name of the original exception's type.
+
+    >>> ScrubbedError("PermissionError", "token *** rejected")
+    ScrubbedError('PermissionError: token *** rejected')
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ScrubbedError, (self.type_name, str(self).removeprefix(f"{self.type_name}: ")))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions a traceback of it shows (causes and contexts)."""
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in out):
+        out.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return out
+
+
+def _holds_secret(exc: BaseException) -> bool:
+    """Whether the text, arguments or attributes of ``exc`` (what a traceback prints and a
+    pickle keeps) hold a known secret value."""
+    try:
+        texts = [str(exc), repr(exc.args), repr(getattr(exc, "__dict__", ""))]
+    except Exception:  # an exception whose str() fails: its text cannot be checked
+        return True
+    return any(scrub(text) != text for text in texts)
+
+
+def scrub_exception(exc: BaseException) -> BaseException:
+    """``exc`` itself when neither it nor its causes hold a known secret value; otherwise a
+    :class:`ScrubbedError` chain with the same type names, scrubbed messages and tracebacks.
+
+    So an exception kept for debugging (``PipeError.cause``) shows no secret when printed as
+    a traceback, formatted or pickled.
+
+    >>> _ = Secret("hunter2-horse")
+    >>> err = scrub_exception(ValueError("bad password hunter2-horse"))
+    >>> type(err).__name__, str(err)
+    ('ScrubbedError', 'ValueError: bad password ***')
+    >>> clean = KeyError("price")
+    >>> scrub_exception(clean) is clean
+    True
+    """
+    if not _known:
+        return exc
+    chain = _chain(exc)
+    if not any(_holds_secret(e) for e in chain):
+        return exc
+    safe: list[BaseException] = []
+    for original in chain:
+        try:
+            text = str(original)
+        except Exception:
+            text = "<unprintable>"
+        stand_in = ScrubbedError(type(original).__qualname__, scrub(text))
+        safe.append(stand_in.with_traceback(original.__traceback__))
+    for i, (original, copy) in enumerate(zip(chain, safe, strict=True)):
+        copy.__suppress_context__ = original.__suppress_context__
+        if i + 1 < len(safe):
+            if original.__cause__ is not None:
+                copy.__cause__ = safe[i + 1]
+            else:
+                copy.__context__ = safe[i + 1]
+    return safe[0]
 
 
 @runtime_checkable

@@ -9,6 +9,7 @@ tasks and effect descriptions are picklable so they can travel to a worker.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection, Iterable, Sequence
 from concurrent import futures
@@ -25,7 +26,7 @@ from tdm.core.effect import Effect
 from tdm.core.pipe import Op, Pipe, PipeError, Skip
 from tdm.effects.dispatch import EffectEnv, handle
 from tdm.effects.logging import RUN_CONTEXT
-from tdm.effects.secrets import scrub
+from tdm.effects.secrets import scrub, scrub_exception
 from tdm.errors import TdmError
 from tdm.interpreter.report import Status
 from tdm.interpreter.runtime import Runtime
@@ -87,7 +88,18 @@ def dtypes_of(frame: Frame) -> Any:
 
 def _error_of(exc: BaseException, name: str) -> PipeError:
     text = str(exc) if isinstance(exc, TdmError) else f"{type(exc).__name__}: {exc}"
-    return PipeError(name, scrub(text), exc)
+    return PipeError(name, text, exc)
+
+
+def _scrubbed(error: PipeError) -> PipeError:
+    """``error`` without known secret values: in its message, and in its cause (replaced by a
+    scrubbed stand-in if its text, arguments or chain hold one). Every failure of a node passes
+    here: raised by a handler, returned by one, or returned by a pure step."""
+    message = scrub(error.message)
+    cause = scrub_exception(error.cause) if error.cause is not None else None
+    if message == error.message and cause is error.cause:
+        return error
+    return dataclasses.replace(error, message=message, cause=cause)
 
 
 # Wall-clock time = perf_counter() + offset: one clock read per node instead of two.
@@ -126,7 +138,7 @@ def execute(
     elif isinstance(result, Success):
         frame = result.unwrap()
     else:
-        error = result.failure().renamed(task.name)
+        error = _scrubbed(result.failure().renamed(task.name))
         status = Status.SKIPPED if isinstance(error, Skip) else Status.FAILURE
         return NodeOutcome(
             status, None, error, start, start + duration, duration, rows_in, None, None

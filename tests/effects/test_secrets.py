@@ -104,3 +104,68 @@ def test_chain_prefers_the_first_provider() -> None:
         MappingSecrets({"a": {"k": "first"}}), MappingSecrets({"a": {"k": "second"}})
     )
     assert chain.section("a")["k"].reveal() == "first"
+
+
+def test_scrub_knows_the_percent_encoded_forms_of_a_value() -> None:
+    Secret("acct/42+x=y value")
+    assert scrub("GET /a?ref=acct%2F42%2Bx%3Dy%20value") == "GET /a?ref=***"
+    assert scrub("POST body ref=acct%2F42%2Bx%3Dy+value") == "POST body ref=***"
+    assert scrub("GET /acct/42%2Bx%3Dy%20value") == "GET /***"
+
+
+class _Refused(Exception):
+    def __init__(self, token: str) -> None:
+        super().__init__("refused")  # the message is clean; an attribute holds the value
+        self.token = token
+
+
+def _raise_chain(token: str) -> BaseException:
+    try:
+        try:
+            raise _Refused(token)
+        except _Refused as inner:
+            raise RuntimeError(f"login with {token} failed") from inner
+    except RuntimeError as exc:
+        return exc
+
+
+def test_scrub_exception_replaces_a_chain_that_holds_a_secret() -> None:
+    import traceback
+
+    from tdm.effects.secrets import ScrubbedError, scrub_exception
+
+    token = "tok-" + VALUE
+    Secret(token)
+    safe = scrub_exception(_raise_chain(token))
+    assert isinstance(safe, ScrubbedError) and safe.type_name == "RuntimeError"
+    assert str(safe) == "RuntimeError: login with *** failed"
+    assert isinstance(safe.__cause__, ScrubbedError) and "_Refused" in str(safe.__cause__)
+    shown = "".join(traceback.format_exception(safe))
+    assert "_raise_chain" in shown  # the traceback still says where it happened
+    assert token not in shown and token.encode() not in pickle.dumps(safe)
+    assert str(pickle.loads(pickle.dumps(safe))) == str(safe)
+    # Only an attribute holds it: the exception would pickle it, so it is replaced too.
+    assert isinstance(scrub_exception(_Refused(token)), ScrubbedError)
+    clean = ValueError("column 'price' has text")
+    assert scrub_exception(clean) is clean
+
+
+def test_a_failed_step_keeps_no_secret_in_its_report() -> None:
+    import traceback
+
+    import pandas as pd
+
+    import tdm
+
+    token = "step-" + VALUE
+    Secret(token)
+
+    @tdm.transform
+    def check(df: pd.DataFrame) -> pd.DataFrame:
+        raise PermissionError(f"token {token} expired")
+
+    report = tdm.run(tdm.inputs.frame("x") >> check(), inputs={"x": pd.DataFrame({"a": [1]})})
+    error = report.nodes["check"].error
+    assert error is not None and error.message == "PermissionError: token *** expired"
+    assert error.cause is not None and token not in "".join(traceback.format_exception(error.cause))
+    assert token not in repr(report) + report.to_frame().to_string()
