@@ -18,6 +18,7 @@ from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import ARGUMENT, Pipeline
 from tdm.effects import http as _http  # noqa: F401  (registers the REST handlers)
 from tdm.effects import inputs as _inputs  # noqa: F401  (registers the Input handler)
+from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
 from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, dtypes_of, resolve
 from tdm.interpreter.hooks import Hook, overrides
@@ -433,6 +434,7 @@ class _Scheduler:
             raise _HookFailed(f"hook {method}", exc) from exc
 
     def _abort(self, reason: str) -> None:
+        reason = scrub(reason)  # a hook's or an interrupt's text may quote a secret
         if self.first_error is None:
             self.first_error = reason
         for record in self.records:
@@ -449,7 +451,9 @@ class _Scheduler:
                     report.outputs[plan.names[i]] = self.executor.fetch(self.handles[i])
                 except Exception as exc:  # a lost worker, say: report it, keep the rest
                     self.records[i].status = Status.FAILURE
-                    self.records[i].error = PipeError(plan.names[i], f"could not fetch: {exc}")
+                    self.records[i].error = PipeError(
+                        plan.names[i], scrub(f"could not fetch: {exc}")
+                    )
                     if self.first_error is None:
                         self.first_error = str(self.records[i].error)
 

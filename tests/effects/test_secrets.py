@@ -169,3 +169,24 @@ def test_a_failed_step_keeps_no_secret_in_its_report() -> None:
     assert error is not None and error.message == "PermissionError: token *** expired"
     assert error.cause is not None and token not in "".join(traceback.format_exception(error.cause))
     assert token not in repr(report) + report.to_frame().to_string()
+
+
+def test_a_hook_failing_with_a_secret_leaves_none_in_the_report() -> None:
+    import pandas as pd
+
+    import tdm
+
+    token = "hook-" + VALUE
+    Secret(token)
+
+    class Strict(tdm.Hook):
+        def before_node(self, **kwargs: object) -> None:
+            raise RuntimeError(f"token {token} is not allowed here")
+
+    pipeline = tdm.inputs.frame("x") >> tdm.transforms.select(["a"])
+    report = tdm.run(
+        pipeline, inputs={"x": pd.DataFrame({"a": [1]})}, runtime=tdm.Runtime(hooks=[Strict()])
+    )
+    assert report.status is tdm.Status.FAILURE
+    assert report.error is not None and "token *** is not allowed" in report.error
+    assert token not in repr(report) + report.to_frame().to_string()
