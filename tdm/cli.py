@@ -336,6 +336,7 @@ def run(
                 executor=chosen_executor,
                 fail_fast=fail_fast,
                 pipeline_id=spec.pipeline_id,
+                pipeline_name=spec.name,
             )
             click.echo(_summary(spec, report, show))
             if report.status is not tdm.Status.SUCCESS:
