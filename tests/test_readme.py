@@ -15,7 +15,9 @@ real options. A block may be excluded with ``<!-- not-tested: REASON -->`` on th
 from __future__ import annotations
 
 import linecache
+import os
 import re
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -284,14 +286,10 @@ def _close_clients(namespace: dict[str, Any]) -> None:
 
 
 def _env_secrets() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k.startswith("TDM_SECRET__")}
 
 
 def _set_env(values: dict[str, str | None]) -> None:
-    import os
-
     for name, value in values.items():
         if value is None:
             os.environ.pop(name, None)
@@ -323,6 +321,8 @@ def test_python_examples_run(
     setup = prepare(request, tmp_path, monkeypatch) if prepare else Setup()
     namespace: dict[str, Any] = {"__name__": "readme_example", **(setup.names or {})}
     blocks = [b for name in setup.after for b in section_blocks(name)] + section_blocks(section)
+    for old in setup.replace or {}:
+        assert any(old in b.code for b in blocks), f"{section!r} no longer mentions {old!r}"
     ran = 0
     try:
         for block in blocks:
@@ -341,7 +341,7 @@ def test_python_examples_run(
 
 
 @pytest.fixture
-def my_company(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def my_company(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The user's own pipe module that the YAML example names (my_company.pipes:clean_devices)."""
     package = tmp_path / "user_code" / "my_company"
     package.mkdir(parents=True)
@@ -351,12 +351,16 @@ def my_company(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "def clean_devices(df: pd.DataFrame, *, since: str) -> pd.DataFrame:\n"
         "    return df\n"
     )
-    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.syspath_prepend(str(package.parent))  # sys.path is restored afterwards
     monkeypatch.chdir(tmp_path)
+    yield
+    for name in ("my_company.pipes", "my_company"):
+        sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize("block", YAML_BLOCKS, ids=lambda b: f"line{b.line}")
-def test_yaml_examples_load(block: Block, my_company: None, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("my_company")
+def test_yaml_examples_load(block: Block, tmp_path: Path) -> None:
     data = yaml.safe_load(block.code)
     assert isinstance(data, dict) and data.get("version") == 1
     if "pipelines" in data or "pipeline_drivers" in data:
@@ -422,3 +426,94 @@ def test_tdm_commands_shown_exist(shown: str) -> None:
     for word in alternatives:
         choices = [set(p.type.choices) for p in positional if isinstance(p.type, click.Choice)]
         assert set(word.split("|")) in choices, shown
+
+
+def test_scripts_shown_exist_and_the_demo_does_what_the_quickstart_says() -> None:
+    for block in BLOCKS:
+        if block.lang == "bash":
+            for line in block.code.splitlines():
+                words = line.split("#")[0].split()
+                if words[:1] == ["bash"]:
+                    assert (ROOT / words[1]).is_file(), line
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    demo = (ROOT / "scripts/demo.sh").read_text(encoding="utf-8")
+    pipeline = (ROOT / "examples/demo/pipeline.yml").read_text(encoding="utf-8")
+    assert "The demo is `tdm run examples/demo/pipeline.yml`" in text
+    assert '"$TDM" run examples/demo/pipeline.yml' in demo and '"$TDM" history' in demo
+    for path in ("examples/demo/orders.csv", "output/demo/totals_by_state.csv"):
+        assert f"`{path}`" in text and path in pipeline + demo, path
+
+
+def test_the_harness_itself() -> None:
+    text = (
+        "## One\n\n- a bullet:\n\n  ```python\n  x = 1\n  ```\n\n"
+        "<!-- not-tested: needs an AWS account -->\n```python\ny = 2\n```\n"
+    )
+    first, second = parse(text)
+    assert (first.section, first.code, first.line, first.skip_reason) == ("One", "x = 1\n", 6, None)
+    assert (second.code, second.skip_reason) == ("y = 2\n", "needs an AWS account")
+    for wrong in (
+        "tdm run FILE --no-such-option",
+        "tdm nothing FILE",
+        "tdm graph FILE [--format text|mermaid]",
+        "tdm deploy argo|cronjob|helm FILE",
+    ):
+        with pytest.raises(AssertionError):
+            test_tdm_commands_shown_exist(wrong)
+
+
+NOT_ATTRIBUTES = {"tdm.audit", "tdm.pipes"}  # a logger name and an entry-point group
+
+
+def _resolve(dotted: str) -> bool:
+    import importlib
+
+    parts = dotted.split(".")
+    parts = parts if parts[0] == "tdm" else ["tdm", *parts]
+    obj: Any = tdm
+    for i, part in enumerate(parts[1:], start=2):
+        if hasattr(obj, part):
+            obj = getattr(obj, part)
+            continue
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            return False
+    return True
+
+
+def test_api_names_in_the_prose_exist() -> None:
+    text = re.sub(r"```.*?```", "", README.read_text(encoding="utf-8"), flags=re.S)
+    names = {
+        m.group(1)
+        for span in re.findall(r"`([^`]+)`", text)
+        for m in re.finditer(r"(?<![\w.])((?:tdm|rest|files)(?:\.\w+)+)", span)
+    }
+    assert len(names) > 20
+    missing = sorted(n for n in names - NOT_ATTRIBUTES if not _resolve(n))
+    assert not missing, f"README.md names what tdm does not have: {missing}"
+
+
+def _top_level_spans(row: str) -> list[str]:
+    """Backticked spans of a table row that are not inside a parenthesised remark."""
+    spans, depth, inside, current = [], 0, False, ""
+    for char in row:
+        if char == "`":
+            if inside and depth == 0:
+                spans.append(current)
+            inside, current = not inside, ""
+        elif inside:
+            current += char
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+    return spans
+
+
+def test_the_transform_table_names_real_steps() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = text.split("## The transform library", 1)[1].split("```", 1)[0]
+    rows = [r.split("|")[2] for r in table.splitlines() if r.startswith("| ") and "---" not in r]
+    spans = [re.split(r"[(.]", s)[0] for row in rows[1:] for s in _top_level_spans(row)]
+    names = {s for s in spans if s.islower()}  # steps; `Failure(ValidationError)` is a result
+    assert len(names) > 30
+    assert not sorted(n for n in names if not hasattr(tdm.transforms, n))
