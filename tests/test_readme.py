@@ -233,6 +233,9 @@ def _observability(request: pytest.FixtureRequest, tmp: Path, mp: pytest.MonkeyP
         audit = tdm.state.files("s3://audit-bucket/tdm", secret="S3")  # the first block's
         runs = tdm.history(pipeline="devices", store=audit)
         assert runs["run_id"].tolist() == [report.run_id]
+        shown = "history --pipeline devices --state s3://audit-bucket/tdm --secret S3 --json"
+        result = CliRunner().invoke(cli, shown.split(), prog_name="tdm")  # the command line
+        assert result.exit_code == 0 and report.run_id in result.output, result.output
         assert len(ns["rt"].alerters) == 4
 
     return Setup(names={"pipeline": pipeline}, check=check)
@@ -428,7 +431,7 @@ def test_tdm_commands_shown_exist(shown: str) -> None:
         assert set(word.split("|")) in choices, shown
 
 
-def test_scripts_shown_exist_and_the_demo_does_what_the_quickstart_says() -> None:
+def test_scripts_and_options_shown_exist_and_the_demo_does_what_the_quickstart_says() -> None:
     for block in BLOCKS:
         if block.lang == "bash":
             for line in block.code.splitlines():
@@ -436,6 +439,12 @@ def test_scripts_shown_exist_and_the_demo_does_what_the_quickstart_says() -> Non
                 if words[:1] == ["bash"]:
                     assert (ROOT / words[1]).is_file(), line
     text = " ".join(README.read_text(encoding="utf-8").split())
+    for script, flags in re.findall(
+        r"`python (benchmarks/\S+\.py)((?: --[\w-]+(?: \d+)?)*)`", text
+    ):
+        source = (ROOT / script).read_text(encoding="utf-8")
+        for flag in re.findall(r"--[\w-]+", flags):
+            assert f'"{flag}"' in source, f"{script} has no option {flag}"
     demo = (ROOT / "scripts/demo.sh").read_text(encoding="utf-8")
     pipeline = (ROOT / "examples/demo/pipeline.yml").read_text(encoding="utf-8")
     assert "The demo is `tdm run examples/demo/pipeline.yml`" in text

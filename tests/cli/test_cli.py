@@ -100,6 +100,11 @@ def test_run_succeeds_with_secrets_from_env(tmp_path: Path) -> None:
     assert runs[["pipeline_id", "pipeline_name"]].values.tolist() == [["orders", "Orders"]]
 
 
+def test_history_secret_needs_a_state_store() -> None:
+    code, _, err = invoke("history", "--secret", "S3")
+    assert code == 2 and "give --state too" in err
+
+
 def test_run_with_a_missing_secret_is_bad_input_and_runs_nothing() -> None:
     code, out, err = invoke("run", ORDERS, "--pipeline", "Orders", "--no-progress")
     assert code == 2

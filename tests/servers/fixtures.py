@@ -1315,14 +1315,18 @@ def dask_cluster() -> Iterator[LocalCluster]:
     """A 2-process LocalCluster on 127.0.0.1, no dashboard."""
     from distributed import LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host=LOCALHOST,
-        dashboard_address=":0",  # None means the default :8787, which may be taken
-        silence_logs=logging.ERROR,  # must be an int level; the string "error" kills the Nanny
-    )
+    # Workers inherit the current directory when they are spawned: make it the repository's,
+    # whichever test (and its chdir) happens to start the cluster, so relative paths behave
+    # the same in every test order.
+    with contextlib.chdir(REPO_ROOT):
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host=LOCALHOST,
+            dashboard_address=":0",  # None means the default :8787, which may be taken
+            silence_logs=logging.ERROR,  # must be an int level; "error" kills the Nanny
+        )
     try:
         yield cluster
     finally:
