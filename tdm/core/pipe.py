@@ -390,7 +390,10 @@ def _make_factory(
     factory.__tdm_var_keyword__ = next(  # type: ignore[attr-defined]
         (p.name for p in params_sig.parameters.values() if p.kind is p.VAR_KEYWORD), None
     )
-    empty_variadic = {inspect.Parameter.VAR_POSITIONAL: (), inspect.Parameter.VAR_KEYWORD: {}}
+    empty_variadic: dict[inspect._ParameterKind, Any] = {
+        inspect.Parameter.VAR_POSITIONAL: (),
+        inspect.Parameter.VAR_KEYWORD: {},
+    }
     factory.__tdm_defaults__ = {  # type: ignore[attr-defined]
         p.name: empty_variadic.get(p.kind, p.default)
         for p in params_sig.parameters.values()
