@@ -13,7 +13,18 @@ and reporting on every node.
 [3]
 """
 
-from tdm import alerts, errors, executors, files, inputs, logging, rest, state, transforms
+from tdm import (
+    alerts,
+    errors,
+    executors,
+    files,
+    inputs,
+    logging,
+    rest,
+    secrets,
+    state,
+    transforms,
+)
 from tdm._types import Frame
 from tdm.config import load_yaml
 from tdm.core import (
@@ -62,6 +73,7 @@ __all__ = [
     "rest",
     "run",
     "run_partitions",
+    "secrets",
     "state",
     "transform",
     "transform_with_context",

@@ -17,6 +17,7 @@ The original tdm's alert managers map as: ``gmailemailalertmanager`` → :func:`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -63,6 +64,7 @@ def email(
     preset: Literal["gmail", "outlook"] | None = None,
     sender: str | None = None,
     timeout: float = 30.0,
+    ca_file: str | os.PathLike[str] | None = None,
     on_failure: bool = True,
     on_success: bool = False,
     on_recovery: bool = False,
@@ -78,6 +80,10 @@ def email(
         host / port / security: the SMTP server; or ``preset="gmail"`` / ``"outlook"``.
             ``security="none"`` (plain SMTP) is only allowed with a login on this machine.
         sender: the From address (default: the login).
+        ca_file: a PEM file of the CA certificate(s) to verify the server's certificate
+            against instead of the system's CAs (or ``$SSL_CERT_FILE``): for a server with a
+            private or self-signed CA. The certificate and the host name are always verified
+            with ``"ssl"`` and ``"starttls"``.
         on_failure / on_success / on_recovery: which runs to alert on.
         ssl / starttls: the YAML spellings of ``security="ssl"`` / ``"starttls"``. Without
             any of them, port 465 means SSL and any other port STARTTLS.
@@ -103,6 +109,8 @@ def email(
     security = security or ("ssl" if port == 465 else "starttls")
     if security not in _DEFAULT_PORTS:
         raise ValueError(f"unknown SMTP security {security!r}; use 'ssl', 'starttls' or 'none'")
+    if ca_file is not None and security == "none":
+        raise ValueError("ca_file= needs security='ssl' or 'starttls' (plain SMTP has no TLS)")
     return EmailAlerter(
         to=_recipients(to),
         host=host,
@@ -111,6 +119,7 @@ def email(
         secret=secret,
         sender=sender,
         timeout=timeout,
+        ca_file=None if ca_file is None else os.fspath(ca_file),
         on_failure=on_failure,
         on_success=on_success,
         on_recovery=on_recovery,

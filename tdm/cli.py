@@ -336,6 +336,7 @@ def run(
                 executor=chosen_executor,
                 fail_fast=fail_fast,
                 pipeline_id=spec.pipeline_id,
+                pipeline_name=spec.name,
             )
             click.echo(_summary(spec, report, show))
             if report.status is not tdm.Status.SUCCESS:
@@ -455,6 +456,11 @@ def list_(file: str, params: tuple[str, ...]) -> None:
     help="Read this store: a SQLite file (*.db) or a folder URL of a file store "
     "(default: $TDM_HOME/state.db).",
 )
+@click.option(
+    "--secret",
+    metavar="NAME",
+    help="The secret whose keys are the --state store's storage options (credentials).",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
 def history(
     pipeline: str | None,
@@ -462,15 +468,18 @@ def history(
     limit: int,
     nodes: bool,
     state_url: str | None,
+    secret: str | None,
     as_json: bool,
 ) -> None:
     """Show past runs from the audit trail, newest first."""
     import tdm.state as state
 
     store: Any = None
+    if secret is not None and state_url is None:
+        raise InputError("--secret names the credentials of a --state store; give --state too")
     if state_url is not None:
         is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
-        store = state.sqlite(state_url) if is_db else state.files(state_url)
+        store = state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
     frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
     if as_json:
         for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():

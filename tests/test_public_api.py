@@ -35,6 +35,7 @@ EXPECTED = [
     "rest",
     "run",
     "run_partitions",
+    "secrets",
     "state",
     "transform",
     "transform_with_context",

@@ -190,11 +190,16 @@ class Pipe(Op):
     def __repr__(self) -> str:
         defaults: Mapping[str, Any] = getattr(self.factory, "__tdm_defaults__", {})
         base: str = getattr(self.factory, "__tdm_name__", self.fn.__name__)
-        inner = ", ".join(
-            f"{k}={_short_repr(v)}"
-            for k, v in self.params
-            if k not in defaults or not _same(defaults[k], v)
-        )
+        var_kw = getattr(self.factory, "__tdm_var_keyword__", None)
+        shown: list[str] = []
+        for k, v in self.params:
+            if k in defaults and _same(defaults[k], v):
+                continue
+            if k == var_kw and isinstance(v, Mapping):  # **named: shown as name=value pairs
+                shown.extend(f"{name}={_short_repr(value)}" for name, value in v.items())
+            else:
+                shown.append(f"{k}={_short_repr(v)}")
+        inner = ", ".join(shown)
         text = f"{base}({inner})"
         return text if self.name == base else f"{text}.named({self.name!r})"
 
@@ -382,10 +387,17 @@ def _make_factory(
 
     factory.__signature__ = params_sig  # type: ignore[attr-defined]
     factory.__tdm_name__ = step_name  # type: ignore[attr-defined]
+    factory.__tdm_var_keyword__ = next(  # type: ignore[attr-defined]
+        (p.name for p in params_sig.parameters.values() if p.kind is p.VAR_KEYWORD), None
+    )
+    empty_variadic: dict[inspect._ParameterKind, Any] = {
+        inspect.Parameter.VAR_POSITIONAL: (),
+        inspect.Parameter.VAR_KEYWORD: {},
+    }
     factory.__tdm_defaults__ = {  # type: ignore[attr-defined]
-        p.name: p.default
+        p.name: empty_variadic.get(p.kind, p.default)
         for p in params_sig.parameters.values()
-        if p.default is not inspect.Parameter.empty
+        if p.default is not inspect.Parameter.empty or p.kind in empty_variadic
     }
     factory.__tdm_step__ = True  # type: ignore[attr-defined]
     return factory

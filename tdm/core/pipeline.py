@@ -320,14 +320,14 @@ class Pipeline:
 
     def feed(self, head: Node) -> Pipeline:
         """This pipeline with its argument (its open input) replaced by ``head``."""
+        if head is _ARG_NODE:  # the identity feeds nothing: ``pipe() >> p == p`` for every p
+            return self
         if not any(n.has_argument for n in self.outputs):
             raise DefinitionError(
                 "cannot feed a frame into a pipeline that already starts at a source "
                 f"({', '.join(self.sources())}); only source-free pipelines such as "
                 "step_a >> step_b can follow >>"
             )
-        if head is _ARG_NODE:
-            return self
         mapped: dict[int, Node] = {id(_ARG_NODE): head}
         for node in self.plan.nodes:
             if not node.has_argument or id(node) in mapped:

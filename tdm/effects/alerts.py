@@ -10,19 +10,26 @@ Alerters send it: :class:`EmailAlerter` (SMTP over SSL or STARTTLS, login from a
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from tdm.effects.secrets import Secret, SecretsProvider, default_secrets, scrub
 from tdm.errors import AlertError
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["Alert", "Alerter", "EmailAlerter", "NullAlerter", "WebhookAlerter"]
 
 Kind = Literal["failure", "success", "recovery"]
 _MAX_ERROR: Final = 500
+# OpenSSL verify codes meaning "no trusted CA signed this": unable to get issuer certificate
+# (locally), self-signed certificate (in the chain), unable to verify the first certificate.
+_UNKNOWN_ISSUER: Final = frozenset({2, 18, 19, 20, 21})
 
 
 def _short(text: str | None, limit: int = _MAX_ERROR) -> str:
@@ -183,6 +190,10 @@ class EmailAlerter(Alerter):
     The login comes from the secret section ``secret``: ``username`` (or the original
     ``sender``) and ``password`` (or the original ``app_password``). ``"none"`` sends in the
     clear and is refused with a login unless the server is on this machine.
+
+    With ``"ssl"`` and ``"starttls"`` the server's certificate is always verified, against the
+    system's CAs (or ``$SSL_CERT_FILE``), or only against ``ca_file`` (a PEM bundle) for a
+    server with a private CA.
     """
 
     to: tuple[str, ...]
@@ -192,6 +203,7 @@ class EmailAlerter(Alerter):
     secret: str | None = None
     sender: str | None = None
     timeout: float = 30.0
+    ca_file: str | None = None
     on_failure: bool = True
     on_success: bool = False
     on_recovery: bool = False
@@ -223,6 +235,31 @@ class EmailAlerter(Alerter):
         msg.set_content(alert.text())
         return msg
 
+    def tls_context(self) -> ssl.SSLContext:
+        """The client TLS context: certificate and host name verified, ``ca_file`` if given.
+
+        >>> EmailAlerter(("a@b.c",), "smtp.example.com", 587).tls_context().check_hostname
+        True
+        """
+        import os
+        import ssl
+
+        if self.ca_file is None:
+            return ssl.create_default_context()
+        path = os.path.expanduser(self.ca_file)
+        if not os.path.exists(path):
+            raise AlertError(
+                f"ca_file {self.ca_file!r} of the email alerter does not exist; give the PEM "
+                "file of the CA that signed the SMTP server's certificate"
+            )
+        try:
+            return ssl.create_default_context(cafile=path)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise AlertError(
+                f"ca_file {self.ca_file!r} of the email alerter holds no usable CA "
+                f"certificate (PEM expected): {_short(str(exc), 200)}"
+            ) from None
+
     def send(self, alert: Alert, *, secrets: SecretsProvider | None = None) -> None:
         import smtplib
         import ssl
@@ -233,33 +270,83 @@ class EmailAlerter(Alerter):
                 f"refusing to send the SMTP password to {self.host} unencrypted; "
                 "use security='starttls' or 'ssl'"
             )
+        context = self.tls_context() if self.security != "none" else None
         sender = self.sender or (login[0] if login else None) or f"tdm@{alert.host or 'localhost'}"
         message = self._message(alert, sender)
         where = f"{self.host}:{self.port}"
+        step = "connecting"
+        smtp: smtplib.SMTP | None = None
         try:
-            smtp: smtplib.SMTP
             if self.security == "ssl":
-                context = ssl.create_default_context()
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with smtp:
-                if self.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-                if login is not None:
-                    smtp.login(*login)
-                smtp.send_message(message)
+            if self.security == "starttls":
+                step = "STARTTLS"
+                smtp.starttls(context=context)
+            if login is not None:
+                step = "login"
+                smtp.login(*login)
+            step = "sending"
+            smtp.send_message(message)
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()  # the mail is accepted: a failed goodbye is no failure
         except smtplib.SMTPAuthenticationError as exc:
             user = login[0] if login else "?"
             raise AlertError(
                 f"email alert: {where} refused the login of {user!r} "
                 f"({exc.smtp_code} {_reply(exc.smtp_error)}); check secret {self.secret!r}"
             ) from None
-        except (smtplib.SMTPException, OSError) as exc:
+        except ssl.SSLCertVerificationError as exc:
+            raise AlertError(self._untrusted(where, exc)) from None
+        except ssl.SSLError as exc:
             raise AlertError(
-                f"email alert to {', '.join(self.to)} via {where} failed: "
-                f"{type(exc).__name__}: {_short(str(exc), 200)}"
+                f"email alert via {where}: the TLS handshake failed at {step} "
+                f"({exc.reason or _short(str(exc), 200)}); check that port {self.port} speaks "
+                f"security={self.security!r} (usually 465 = 'ssl', 587 = 'starttls')"
             ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            hint = ""
+            if step == "STARTTLS":
+                hint = "; the server does not offer STARTTLS: use security='ssl' if it is TLS-only"
+            elif step == "login" and self.security == "none":
+                hint = "; the server offers no AUTH in the clear: use security='starttls'"
+            elif step == "login":
+                hint = "; the server offers no AUTH: check its settings, or drop secret="
+            raise AlertError(
+                f"email alert to {', '.join(self.to)} via {where} failed at {step}: "
+                f"SMTPNotSupportedError: {_short(str(exc), 200).rstrip('.')}{hint}"
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            hint = ""
+            if step == "connecting" and self.security != "ssl" and "timed out" in str(exc):
+                hint = (
+                    f"; no SMTP greeting within {self.timeout:g} s: if port {self.port} is "
+                    "SMTP over SSL (usually 465), use security='ssl'"
+                )
+            raise AlertError(
+                f"email alert to {', '.join(self.to)} via {where} failed at {step}: "
+                f"{type(exc).__name__}: {_short(str(exc), 200)}{hint}"
+            ) from None
+        finally:
+            if smtp is not None:
+                smtp.close()
+
+    def _untrusted(self, where: str, exc: ssl.SSLCertVerificationError) -> str:
+        reason = exc.verify_message or exc.reason or str(exc)
+        head = f"email alert via {where}: refused the server's TLS certificate ({reason})"
+        if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH / IP_ADDRESS_MISMATCH
+            return (
+                f"{head}; connect with a host name the certificate names (host=...), "
+                "not an alias or an IP address it does not list"
+            )
+        if exc.verify_code not in _UNKNOWN_ISSUER:
+            return head
+        trusted = f"ca_file {self.ca_file!r}" if self.ca_file else "the system's CAs"
+        return (
+            f"{head}: it is not signed by {trusted}; if the server uses a private or "
+            "self-signed CA, pass ca_file='/path/to/ca.pem' (its CA certificate, PEM)"
+        )
 
     def describe(self) -> str:
         name = f"{self.preset} " if self.preset else ""

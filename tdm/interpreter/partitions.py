@@ -368,8 +368,15 @@ def run_partitions(
     if not isinstance(pipeline, Pipeline):
         pipeline = Pipeline.of(pipeline)
     runtime = runtime if runtime is not None else Runtime.default()
-    specs = _select(partition_pipelines(pipeline, write=write, runtime=runtime), partitions)
+    every = partition_pipelines(pipeline, write=write, runtime=runtime)
+    specs = _select(every, partitions)
     if not specs:
+        if every and partitions is not None:
+            raise InputError(
+                "partitions= selects no partition (it is empty); pass the names of the "
+                "partitions to re-run, e.g. partitions=[n.name for n in report.failed], "
+                "or leave it out to run them all"
+            )
         raise InputError("the dataset has no files to process")
     supplied = dict(inputs or {})
     outer = Pipeline.of(*(Partition(s.key, s.uri, s.pipeline, supplied) for s in specs))

@@ -94,6 +94,15 @@ def test_run_succeeds_with_secrets_from_env(tmp_path: Path) -> None:
     assert "pipeline 'Orders': SUCCESS" in out
     assert "SUCCESS  Store" in out
     assert "tok-0000" not in out + err
+    import tdm
+
+    runs = tdm.history(pipeline="Orders")  # the audit trail has the pipeline's own name
+    assert runs[["pipeline_id", "pipeline_name"]].values.tolist() == [["orders", "Orders"]]
+
+
+def test_history_secret_needs_a_state_store() -> None:
+    code, _, err = invoke("history", "--secret", "S3")
+    assert code == 2 and "give --state too" in err
 
 
 def test_run_with_a_missing_secret_is_bad_input_and_runs_nothing() -> None:

@@ -112,6 +112,12 @@ def test_several_outputs_and_subpipeline_by_name() -> None:
         multi["nope"]
 
 
+def test_the_identity_also_leads_a_pipeline_that_starts_at_a_source() -> None:
+    sourced = tdm.inputs.frame("x") >> add(n=1)
+    assert pipe() >> sourced == sourced and sourced >> pipe() == sourced
+    assert pipe(pipe(), sourced) == sourced
+
+
 def test_feeding_a_sourced_pipeline_is_an_error() -> None:
     with pytest.raises(DefinitionError, match="already starts at a source"):
         _ = add(n=1) >> tdm.inputs.frame("x")

@@ -230,3 +230,18 @@ def test_the_audit_trail_has_one_entry_per_partition(tmp_path: Path, dask_client
         ("date=2026-01-02/part.csv", "FAILURE", None),
         ("date=2026-01-03/part.csv", "SUCCESS", 3),
     ]
+
+
+def test_an_empty_partition_selection_says_how_to_fix_it() -> None:
+    import pandas as pd
+
+    import tdm
+    from tdm import files
+    from tdm.errors import InputError
+
+    tdm.run(
+        tdm.inputs.frame("x") >> files.write("memory://empty-sel/raw/day=1/a.csv"),
+        inputs={"x": pd.DataFrame({"n": [1]})},
+    )
+    with pytest.raises(InputError, match=r"partitions= selects no partition.*report\.failed"):
+        tdm.run_partitions(files.read("memory://empty-sel/raw/*/*.csv"), partitions=[])

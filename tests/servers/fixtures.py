@@ -24,6 +24,16 @@ Fixtures (session scope unless noted)
     ``.mails`` (envelope + message), ``.clear()``, ``.wait_for(n)``. The auth variant requires
     AUTH (PLAIN/LOGIN, no TLS) as ``.username`` "tdm" / ``.password`` "s3cret-pass" before MAIL
     (else 530) and records ``.auth_attempts``; a wrong password gets 535.
+``tls_files`` -> :class:`TlsFiles`
+    a throwaway CA and a server certificate for 127.0.0.1 / localhost, made in the session
+    with ``cryptography`` (EC P-256, valid 1 day): ``.ca_file``, ``.cert_file``, ``.key_file``,
+    ``.other_ca_file`` (a CA that signed nothing here), ``.server_context()``,
+    ``.client_context()``. ``make_tls_files(dir, hosts=...)`` makes more (e.g. for another name).
+``smtp_ssl_server`` / ``smtp_starttls_server`` -> :class:`SmtpServer`
+    like ``smtp_auth_server`` (AUTH as tdm / s3cret-pass) but over TLS with ``tls_files``'
+    certificate: implicit TLS (SMTP over SSL, as on port 465), or plain SMTP that requires
+    STARTTLS before anything else (530) and offers AUTH only after it (as on port 587).
+    ``ReceivedMail.tls`` is the TLS version a mail came over (None in the clear).
 ``fake_api`` -> :class:`FakeApi`
     starlette app served by uvicorn in a daemon thread; see "Fake REST API" below.
 ``dask_cluster`` -> ``distributed.LocalCluster`` (2 worker processes x 1 thread, 127.0.0.1)
@@ -96,6 +106,7 @@ import math
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -110,7 +121,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 from urllib.parse import unquote, urlencode
 
 import pytest
@@ -135,6 +146,7 @@ __all__ = [
     "ReceivedMail",
     "RequestInfo",
     "SmtpServer",
+    "TlsFiles",
     "azurite",
     "dask_client",
     "dask_cluster",
@@ -146,7 +158,11 @@ __all__ = [
     "fresh_smtp_server",
     "s3_server",
     "smtp_auth_server",
+    "make_tls_files",
     "smtp_server",
+    "smtp_ssl_server",
+    "smtp_starttls_server",
+    "tls_files",
     "wait_for_port",
 ]
 
@@ -532,6 +548,126 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]
 # --------------------------------------------------------------------------------------------
 # SMTP: aiosmtpd
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a throwaway CA and of a server certificate it signed."""
+
+    ca_file: Path
+    cert_file: Path  # the server certificate followed by nothing else (the CA is not sent)
+    key_file: Path
+    other_ca_file: Path  # a second CA that signed nothing here: trusting it must not help
+    hosts: tuple[str, ...]
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side context presenting the certificate."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only this CA."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+def make_tls_files(
+    directory: Path, hosts: Sequence[str] = (LOCALHOST, "localhost"), days: int = 1
+) -> TlsFiles:
+    """Make a CA, a server certificate for ``hosts`` (IPs and DNS names) and a second CA."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tdm tests"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common),
+            ]
+        )
+
+    def make_ca(common: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        public = key.public_key()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(common))
+            .issuer_name(name(common))
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+    ca_key, ca_cert = make_ca("tdm test CA")
+    _, other_ca = make_ca("tdm other test CA")
+    alt_names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            alt_names.append(x509.DNSName(host))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name(hosts[0]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    pem = serialization.Encoding.PEM
+    files = TlsFiles(
+        ca_file=directory / "ca.pem",
+        cert_file=directory / "server.pem",
+        key_file=directory / "server.key",
+        other_ca_file=directory / "other-ca.pem",
+        hosts=tuple(hosts),
+    )
+    files.ca_file.write_bytes(ca_cert.public_bytes(pem))
+    files.other_ca_file.write_bytes(other_ca.public_bytes(pem))
+    files.cert_file.write_bytes(cert.public_bytes(pem))
+    files.key_file.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    files.key_file.chmod(0o600)
+    return files
+
+
 class AuthAttempt(NamedTuple):
     mechanism: str
     username: str
@@ -547,6 +683,7 @@ class ReceivedMail:
     data: bytes
     message: EmailMessage
     username: str | None  # the AUTH login used, if any
+    tls: str | None = None  # the TLS version the mail came over ("TLSv1.3"), None in the clear
 
 
 class _SmtpHandler:
@@ -573,12 +710,15 @@ class _SmtpHandler:
         message = BytesParser(policy=policy.default).parsebytes(data)
         login = getattr(session.auth_data, "login", None)
         username = login.decode("utf-8", "replace") if isinstance(login, bytes) else None
+        transport = server.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
         mail = ReceivedMail(
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
             data=data,
             message=message,
             username=username,
+            tls=ssl_object.version() if ssl_object is not None else None,
         )
         with self.owner._lock:
             self.owner.mails.append(mail)
@@ -596,9 +736,21 @@ class _DropLoginDataNoise(logging.Filter):
 class SmtpServer:
     """An in-process aiosmtpd server capturing every delivered message."""
 
-    def __init__(self, *, username: str = "", password: str = "", host: str = LOCALHOST) -> None:
+    def __init__(
+        self,
+        *,
+        username: str = "",
+        password: str = "",
+        host: str = LOCALHOST,
+        tls: Literal["none", "ssl", "starttls"] = "none",
+        certs: TlsFiles | None = None,
+    ) -> None:
+        if tls != "none" and certs is None:
+            raise ValueError(f"SmtpServer(tls={tls!r}) needs certs=TlsFiles(...)")
         self.host = host
         self.port = 0
+        self.tls = tls
+        self.certs = certs
         self.username = username
         self.password = password
         self.require_auth = bool(username)  # "" = no AUTH
@@ -643,7 +795,18 @@ class SmtpServer:
             if self.require_auth:
                 # auth_required=True is not used: with auth_require_tls=False it emits a
                 # warning per connection; handle_MAIL enforces AUTH instead (530).
-                kwargs = {"authenticator": self._authenticate, "auth_require_tls": False}
+                # With STARTTLS, AUTH is offered only after it (aiosmtpd's auth_require_tls
+                # only knows STARTTLS: on an implicit-TLS connection it would never offer AUTH,
+                # and there every command is encrypted anyway).
+                kwargs = {
+                    "authenticator": self._authenticate,
+                    "auth_require_tls": self.tls == "starttls",
+                }
+            if self.certs is not None and self.tls == "ssl":
+                kwargs["ssl_context"] = self.certs.server_context()
+            elif self.certs is not None and self.tls == "starttls":
+                kwargs["tls_context"] = self.certs.server_context()
+                kwargs["require_starttls"] = True
             controller = Controller(
                 _SmtpHandler(self),
                 hostname=self.host,
@@ -684,7 +847,10 @@ class SmtpServer:
         return list(self.messages)
 
     def __repr__(self) -> str:
-        return f"SmtpServer(host={self.host!r}, port={self.port}, auth={self.require_auth})"
+        return (
+            f"SmtpServer(host={self.host!r}, port={self.port}, auth={self.require_auth}, "
+            f"tls={self.tls!r})"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -701,6 +867,36 @@ def smtp_server() -> Iterator[SmtpServer]:
 def smtp_auth_server() -> Iterator[SmtpServer]:
     """SMTP server requiring AUTH as tdm / s3cret-pass (plain loopback, no TLS)."""
     server = SmtpServer(username=SMTP_USERNAME, password=SMTP_PASSWORD).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A throwaway CA + server certificate for 127.0.0.1 / localhost (PEM files)."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def smtp_ssl_server(tls_files: TlsFiles) -> Iterator[SmtpServer]:
+    """SMTP over SSL (implicit TLS, like port 465) requiring AUTH as tdm / s3cret-pass."""
+    server = SmtpServer(
+        username=SMTP_USERNAME, password=SMTP_PASSWORD, tls="ssl", certs=tls_files
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_starttls_server(tls_files: TlsFiles) -> Iterator[SmtpServer]:
+    """SMTP requiring STARTTLS first (like port 587), then AUTH as tdm / s3cret-pass."""
+    server = SmtpServer(
+        username=SMTP_USERNAME, password=SMTP_PASSWORD, tls="starttls", certs=tls_files
+    ).start()
     try:
         yield server
     finally:
@@ -1315,14 +1511,18 @@ def dask_cluster() -> Iterator[LocalCluster]:
     """A 2-process LocalCluster on 127.0.0.1, no dashboard."""
     from distributed import LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host=LOCALHOST,
-        dashboard_address=":0",  # None means the default :8787, which may be taken
-        silence_logs=logging.ERROR,  # must be an int level; the string "error" kills the Nanny
-    )
+    # Workers inherit the current directory when they are spawned: make it the repository's,
+    # whichever test (and its chdir) happens to start the cluster, so relative paths behave
+    # the same in every test order.
+    with contextlib.chdir(REPO_ROOT):
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host=LOCALHOST,
+            dashboard_address=":0",  # None means the default :8787, which may be taken
+            silence_logs=logging.ERROR,  # must be an int level; "error" kills the Nanny
+        )
     try:
         yield cluster
     finally:

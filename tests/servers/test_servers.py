@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 import time
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from tests.servers.fixtures import (
     MotoS3Server,
     RequestInfo,
     SmtpServer,
+    TlsFiles,
 )
 
 if TYPE_CHECKING:
@@ -118,6 +120,47 @@ def test_smtp_auth(smtp_auth_server: SmtpServer) -> None:
     assert server.auth_attempts[-1].username == "tdm"
     assert [m["Subject"] for m in server.messages] == ["with auth"]
     assert server.mails[0].username == "tdm"
+
+
+def test_smtp_over_ssl(smtp_ssl_server: SmtpServer, tls_files: TlsFiles) -> None:
+    server = smtp_ssl_server
+    server.clear()
+    context = tls_files.client_context()
+    with smtplib.SMTP_SSL(server.host, server.port, timeout=5, context=context) as client:
+        client.login(server.username, server.password)
+        client.send_message(_mail("over ssl"))
+    assert server.mails[0].tls == "TLSv1.3" and server.mails[0].username == "tdm"
+    with pytest.raises(ssl.SSLCertVerificationError):  # the throwaway CA is not trusted
+        smtplib.SMTP_SSL(server.host, server.port, timeout=5, context=ssl.create_default_context())
+
+
+def test_smtp_starttls_required(smtp_starttls_server: SmtpServer, tls_files: TlsFiles) -> None:
+    server = smtp_starttls_server
+    server.clear()
+    with smtplib.SMTP(server.host, server.port, timeout=5) as client:  # in the clear: no AUTH
+        client.ehlo()
+        assert client.has_extn("starttls") and not client.has_extn("auth")
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.send_message(_mail("in the clear"))
+        assert refused.value.smtp_code == 530  # Must issue a STARTTLS command first
+    with smtplib.SMTP(server.host, server.port, timeout=5) as client:
+        client.starttls(context=tls_files.client_context())
+        client.ehlo()
+        assert client.has_extn("auth")
+        client.login(server.username, server.password)
+        client.send_message(_mail("after starttls"))
+    assert [m["Subject"] for m in server.messages] == ["after starttls"]
+    assert server.mails[0].tls == "TLSv1.3"
+
+
+def test_tls_files_name_the_hosts(tls_files: TlsFiles) -> None:
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(tls_files.cert_file.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert names.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert tls_files.key_file.stat().st_mode & 0o077 == 0
 
 
 # ---- fake REST API -----------------------------------------------------------------------------
