@@ -24,7 +24,7 @@ pipeline = tdm.pipe(
     aggregate(["state"], {"total": "sum", "order_id": "count"}).named("Totals by State"),
     rename_columns({"order_id": "orders"}).named("Tidy Names"),
     append_date_column("load_date").named("Load Date"),
-    files.write("output/demo/totals_by_state.csv", label="Write Report"),
+    files.write("output/demo/totals_by_state.csv", label="Write Report", float_format="%.2f"),
 )
 
 
