@@ -305,7 +305,9 @@ def _set_env(values: dict[str, str | None]) -> None:
 # --------------------------------------------------------------------------------------------
 def test_the_readme_has_examples_and_few_exclusions() -> None:
     assert len(PYTHON_SECTIONS) >= 5 and len(YAML_BLOCKS) >= 3
-    assert {b.lang for b in BLOCKS} <= {"python", "yaml", "bash"}, "an unknown fence language"
+    assert {b.lang for b in BLOCKS} <= {"python", "yaml", "bash", "text"}, (
+        "an unknown fence language"
+    )
     skipped = [b for b in BLOCKS if b.skip_reason is not None]
     assert all(b.skip_reason for b in skipped), "a not-tested marker needs a reason"
     assert len(skipped) <= 3, "keep exclusions few: run the block against a local service"
