@@ -108,6 +108,37 @@ def _retry(value: RetryPolicy | Mapping[str, Any] | int | None) -> RetryPolicy:
     raise TypeError(f"retry= takes rest.retry(...), an int or None, got {type(value).__name__}")
 
 
+def _request_fields(
+    method: str,
+    params: Mapping[str, ParamValue] | None,
+    headers: Mapping[str, ParamValue] | None,
+    records: str | None,
+    auth: Auth | Mapping[str, Any] | str | None,
+    secret: str | None,
+    timeout: float,
+    retry: RetryPolicy | Mapping[str, Any] | int | None,
+    rate_limit: float | None,
+    flatten: bool,
+    verify: bool,
+    label: str | None,
+) -> dict[str, Any]:
+    """The fields ``get`` and ``fetch_each`` share, normalised once for both."""
+    return {
+        "method": method.upper() if isinstance(method, str) else method,
+        "params": _pairs(params, "params"),
+        "headers": _pairs(headers, "headers"),
+        "records": records,
+        "auth": _from_config("auth", auth),
+        "secret": secret,
+        "timeout": timeout,
+        "retry": _retry(retry),
+        "rate_limit": rate_limit,
+        "flatten": flatten,
+        "verify": verify,
+        "label": label,
+    }
+
+
 def get(
     url: str,
     *,
@@ -162,21 +193,23 @@ def get(
     return Pipeline.of(
         HttpGet(
             url,
-            method=method.upper() if isinstance(method, str) else method,
-            params=_pairs(params, "params"),
-            headers=_pairs(headers, "headers"),
             json=freeze_json(json),
             body=body,
-            records=records,
             paginate=_from_config("paginate", paginate) or NoPagination(),
-            auth=_from_config("auth", auth),
-            secret=secret,
-            timeout=timeout,
-            retry=_retry(retry),
-            rate_limit=rate_limit,
-            flatten=flatten,
-            verify=verify,
-            label=label,
+            **_request_fields(
+                method,
+                params,
+                headers,
+                records,
+                auth,
+                secret,
+                timeout,
+                retry,
+                rate_limit,
+                flatten,
+                verify,
+                label,
+            ),
         )
     )
 
@@ -230,21 +263,23 @@ def fetch_each(
         include_parent = [include_parent]
     return FetchEach(
         template,
-        method=method.upper() if isinstance(method, str) else method,
-        params=_pairs(params, "params"),
-        headers=_pairs(headers, "headers"),
-        records=records,
         concurrency=concurrency,
         on_status=tuple(sorted((on_status or {}).items())),
         include_parent=None if include_parent is None else tuple(include_parent),
-        secret=secret,
-        auth=_from_config("auth", auth),
-        timeout=timeout,
-        retry=_retry(retry),
-        rate_limit=rate_limit,
-        flatten=flatten,
-        verify=verify,
-        label=label,
+        **_request_fields(
+            method,
+            params,
+            headers,
+            records,
+            auth,
+            secret,
+            timeout,
+            retry,
+            rate_limit,
+            flatten,
+            verify,
+            label,
+        ),
     )
 
 

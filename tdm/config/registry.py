@@ -208,6 +208,21 @@ _TRANSFORMS = [
 # ``when`` and ``guard`` take other steps as arguments: they are Python-only.
 
 
+_RECIPIENTS = {"email_addresses": ("recipients", "to", "email_addresses")}
+
+
+def _email_preset(service: str, host: str, port: int, security: str) -> TypeEntry:
+    """The original tdm's Gmail/Outlook alert managers: ``email`` with that server."""
+    entry = _entry(
+        "email",
+        "tdm.alerts:email",
+        "alert",
+        renames=_RECIPIENTS,
+        defaults={"host": host, "port": port, security: True},
+    )
+    return dataclasses.replace(entry, origin=f"alias of email ({service})")
+
+
 def _builtins() -> list[tuple[TypeEntry, tuple[str, ...]]]:
     """Built-in entries with their aliases (original tdm class names first)."""
     t = "tdm.transforms:"
@@ -277,34 +292,12 @@ def _builtins() -> list[tuple[TypeEntry, tuple[str, ...]]]:
         )
         out.append((entry, (alias,)))
     # alert managers -------------------------------------------------------------------------
-    to = {"email_addresses": ("recipients", "to", "email_addresses")}
     out += [
         (_entry("null", "tdm.alerts:null", "alert"), ("nullalertmanager", "none")),
-        (_entry("email", "tdm.alerts:email", "alert", renames=to), ("emailalertmanager",)),
+        (_entry("email", "tdm.alerts:email", "alert", renames=_RECIPIENTS), ("emailalertmanager",)),
+        (_email_preset("Gmail", "smtp.gmail.com", 465, "ssl"), ("gmailemailalertmanager", "gmail")),
         (
-            dataclasses.replace(
-                _entry(
-                    "email",
-                    "tdm.alerts:email",
-                    "alert",
-                    renames=to,
-                    defaults={"host": "smtp.gmail.com", "port": 465, "ssl": True},
-                ),
-                origin="alias of email (Gmail)",
-            ),
-            ("gmailemailalertmanager", "gmail"),
-        ),
-        (
-            dataclasses.replace(
-                _entry(
-                    "email",
-                    "tdm.alerts:email",
-                    "alert",
-                    renames=to,
-                    defaults={"host": "smtp.office365.com", "port": 587, "starttls": True},
-                ),
-                origin="alias of email (Outlook)",
-            ),
+            _email_preset("Outlook", "smtp.office365.com", 587, "starttls"),
             ("outlookemailalertmanager", "outlook"),
         ),
         (_entry("webhook", "tdm.alerts:webhook", "alert"), ("slackalertmanager", "slack")),
