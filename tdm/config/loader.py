@@ -22,7 +22,8 @@ from tdm.config._yaml import LineDict, LineList, parse_yaml
 from tdm.config.compat import translate
 from tdm.config.project import ComponentSpec, PipelineSpec, PipeSpec, Project
 from tdm.config.registry import FIRST_POSITIONAL, Kind, Registry, TypeEntry, default_registry
-from tdm.core.effect import Effect, Input, SecretRef
+from tdm.core.effect import Effect, SecretRef
+from tdm.core.inputs import Input
 from tdm.core.pipe import VARIADIC, Op, Pipe
 from tdm.core.pipeline import Pipeline
 from tdm.effects.secrets import PROVIDER_KINDS
