@@ -27,6 +27,7 @@ from tdm import (
 )
 from tdm._types import Frame
 from tdm.config import load_yaml
+from tdm.config.job import Job, load
 from tdm.core import (
     Pipe,
     PipeError,
@@ -48,6 +49,7 @@ __version__ = "1.0.0.dev0"
 __all__ = [
     "Frame",
     "Hook",
+    "Job",
     "NodeReport",
     "Pipe",
     "PipeError",
@@ -67,6 +69,7 @@ __all__ = [
     "history",
     "inputs",
     "join",
+    "load",
     "load_yaml",
     "logging",
     "pipe",

@@ -5,21 +5,20 @@ Exit codes: 0 success, 1 a pipeline failed, 2 bad input (config, arguments, miss
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from tdm.config import Project, load_yaml
-from tdm.config.project import ComponentSpec, PipelineSpec
-from tdm.config.registry import FIRST_POSITIONAL, Kind, default_registry
-from tdm.effects.secrets import scrub, tdm_home
+from tdm.effects.secrets import scrub
 from tdm.errors import ConfigError, DefinitionError, InputError, TdmError
+
+if TYPE_CHECKING:
+    from tdm.config.job import Job
+    from tdm.config.project import PipelineSpec
 
 __all__ = ["cli", "main"]
 
@@ -96,49 +95,10 @@ def _parse_params(values: Sequence[str]) -> dict[str, Any]:
     return params
 
 
-def _project_paths(file: str) -> None:
-    """Make the user's own pipe modules importable, as ``python -m`` would from the project."""
-    candidates = [Path.cwd()]
-    here = Path(file).resolve().parent
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").exists() or (folder / ".tdm").is_dir():
-            candidates.append(folder)
-            break
-    for folder in reversed(candidates):
-        text = str(folder)
-        if text not in sys.path:
-            sys.path.insert(0, text)
+def _load(file: str, params: tuple[str, ...]) -> Job:
+    import tdm
 
-
-def _load(file: str, params: Mapping[str, Any] | None = None) -> Project:
-    _project_paths(file)
-    project = load_yaml(file, params=params)
-    settings_file = tdm_home() / "config.yml"
-    if settings_file.is_file():
-        from tdm.config.loader import load_settings
-
-        settings = load_settings(settings_file)
-        project = _merge_settings(project, settings)
-    return project
-
-
-def _merge_settings(project: Project, settings: Project) -> Project:
-    import dataclasses
-
-    return dataclasses.replace(
-        project,
-        alert_managers=project.alert_managers or settings.alert_managers,
-        state_manager=project.state_manager or settings.state_manager,
-        secrets={**settings.secrets, **project.secrets},
-        secret_routes={**settings.secret_routes, **project.secret_routes},
-        deploy={**settings.deploy, **project.deploy},
-    )
-
-
-def _select(project: Project, names: Sequence[str]) -> list[PipelineSpec]:
-    if not names:
-        return list(project.pipelines)
-    return [project[name] for name in names]
+    return tdm.load(file, params=_parse_params(params))
 
 
 FILE = click.argument("file", type=click.Path(dir_okay=False))
@@ -158,84 +118,6 @@ PIPELINES = click.option(
     metavar="NAME",
     help="Only this pipeline (repeatable; default: all in the file).",
 )
-
-
-# observability -------------------------------------------------------------------------------
-def _observability(project: Project, *, log_format: str, log_level: str, progress: bool) -> Any:
-    """Build the run's ``Runtime``: logging, audit store, alerters, progress and secrets.
-
-    The one place that wires observability into a CLI run; it uses ``tdm.logging``,
-    ``tdm.state`` and ``tdm.alerts`` when this installation has them.
-    """
-    from tdm.interpreter.runtime import Runtime
-
-    _configure_logging(log_format, log_level)
-    runtime = Runtime.default()
-    changes: dict[str, Any] = {"secrets": project.secrets_provider(), "progress": progress}
-    if project.state_manager is not None:
-        changes["state"] = _component(project.state_manager, "state")
-    alerters = [_component(spec, "alert") for spec in project.alert_managers]
-    changes["alerters"] = tuple(a for a in alerters if a is not None)
-    return runtime.evolve(**changes)
-
-
-def _configure_logging(log_format: str, log_level: str) -> None:
-    from tdm import logging as tdm_logging
-
-    if log_format == "auto":
-        log_format = "text" if sys.stderr.isatty() else "json"
-    tdm_logging.configure(level=log_level.upper(), fmt="text" if log_format == "text" else "json")
-
-
-def _component(spec: ComponentSpec, kind: Kind) -> Any:
-    """Build an alert manager or state store from its YAML spec (None for a null alerter)."""
-    module_name, _, attr = spec.target.partition(":")
-    what = "alert manager" if kind == "alert" else "state manager"
-    try:
-        factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        if attr == "null":
-            return None
-        raise ConfigError(
-            f"{what} {spec.name!r} (type {spec.type}) needs {spec.target.replace(':', '.')}, "
-            "which this tdm installation does not provide; upgrade tdm or remove it",
-            file=spec.file,
-            line=spec.line,
-        ) from None
-    kwargs = {**spec.defaults, **spec.config}
-    sig = inspect.signature(factory)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    for old, candidates in spec.renames.items():
-        if old in kwargs and old not in sig.parameters:
-            for cand in candidates:
-                if isinstance(cand, str) and cand in sig.parameters:
-                    kwargs[cand] = kwargs.pop(old)
-                    break
-                if cand == FIRST_POSITIONAL:
-                    continue
-    for key in list(kwargs):
-        if key not in sig.parameters and not takes_any:
-            if key in spec.defaults and key not in spec.config:
-                del kwargs[key]  # an implied default this factory does not need
-                continue
-            accepted = ", ".join(sig.parameters)
-            raise ConfigError(
-                f"{what} {spec.name!r}: unknown config key {key!r} for {spec.type}; "
-                f"accepted keys: {accepted}",
-                file=spec.file,
-                line=spec.line,
-            )
-    try:
-        return factory(**kwargs)
-    except TdmError:
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"{what} {spec.name!r} (type {spec.type}) rejected its config: "
-            f"{type(exc).__name__}: {exc}",
-            file=spec.file,
-            line=spec.line,
-        ) from None
 
 
 # commands ------------------------------------------------------------------------------------
@@ -304,43 +186,28 @@ def run(
 ) -> None:
     """Run the pipelines of FILE (all, or those named with --pipeline)."""
     import tdm
+    from tdm.config.job import LogSettings
 
-    values = _parse_params(params)
-    project = _load(file, values)
-    chosen = _select(project, pipelines)
+    job = _load(file, params)
     if dry_run:
         from tdm.config.render import plan_text
 
-        click.echo(plan_text(project, chosen))
+        click.echo(plan_text(job.project, job.select(pipelines)))
         return
-    frames = _read_inputs(inputs)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    from tdm.executors import from_cli
-
-    chosen_executor = from_cli(executor, scheduler=scheduler, max_workers=max_workers)
-    if executor != "dask":  # on Dask the workers resolve secrets through their own provider
-        project.check_secrets()
-    runtime = _observability(project, log_format=log_format, log_level=log_level, progress=progress)
+    LogSettings(format=log_format, level=log_level).apply()  # type: ignore[arg-type]
     failed: list[str] = []
-    with chosen_executor:  # one connection (pool, cluster client) for every pipeline
-        for spec in chosen:
-            wanted = set(spec.pipeline.inputs())
-            report = tdm.run(
-                spec.pipeline,
-                inputs={
-                    k: v for k, v in frames.items() if k in wanted or k in spec.pipeline.names()
-                },
-                params=project.params,
-                runtime=runtime,
-                executor=chosen_executor,
-                fail_fast=fail_fast,
-                pipeline_id=spec.pipeline_id,
-                pipeline_name=spec.name,
-            )
-            click.echo(_summary(spec, report, show))
-            if report.status is not tdm.Status.SUCCESS:
-                failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
+    for spec, report in job.runs(
+        pipelines,
+        inputs=_parse_inputs(inputs),
+        executor=executor,
+        scheduler=scheduler,
+        max_workers=max_workers,
+        fail_fast=fail_fast,
+        progress=sys.stderr.isatty() if progress is None else progress,
+    ):
+        click.echo(_summary(spec, report, show))
+        if report.status is not tdm.Status.SUCCESS:
+            failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
     if failed:
         click.echo(
             "RunError: "
@@ -351,21 +218,14 @@ def run(
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
-def _read_inputs(items: Sequence[str]) -> dict[str, Any]:
-    import pandas as pd
-
-    frames: dict[str, Any] = {}
+def _parse_inputs(items: Sequence[str]) -> dict[str, str]:
+    paths: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ConfigError(f"--input expects NAME=PATH, got {item!r}")
-        if not Path(path).is_file():
-            raise ConfigError(f"--input {name}: file {path!r} not found")
-        try:
-            frames[name] = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
-        except Exception as exc:
-            raise ConfigError(f"--input {name}: cannot read {path!r}: {exc}") from None
-    return frames
+        paths[name] = path
+    return paths
 
 
 def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
@@ -398,11 +258,11 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
 )
 def validate(file: str, params: tuple[str, ...], check_secrets: bool) -> None:
     """Check FILE: syntax, types, parents, config and secrets. Runs nothing."""
-    project = _load(file, _parse_params(params))
+    job = _load(file, params)
     if check_secrets:
-        project.check_secrets()
-    names = ", ".join(project.names())
-    click.echo(f"OK: {file}: {len(project)} pipeline(s): {names}")
+        job.validate()
+    names = ", ".join(job.names())
+    click.echo(f"OK: {file}: {len(names.split(', '))} pipeline(s): {names}")
 
 
 @cli.command()
@@ -421,9 +281,8 @@ def graph(file: str, pipelines: tuple[str, ...], params: tuple[str, ...], fmt: s
     """Draw the pipelines of FILE."""
     from tdm.config.render import to_dot
 
-    project = _load(file, _parse_params(params))
     parts = []
-    for spec in _select(project, pipelines):
+    for spec in _load(file, params).select(pipelines):
         if fmt == "dot":
             parts.append(to_dot(spec.pipeline, spec.name))
         elif fmt == "mermaid":
@@ -440,7 +299,7 @@ def list_(file: str, params: tuple[str, ...]) -> None:
     """List the pipelines of FILE with their ids, schedules and secrets."""
     from tdm.config.render import list_text
 
-    click.echo(list_text(_load(file, _parse_params(params))))
+    click.echo(list_text(_load(file, params).project))
 
 
 @cli.command()
@@ -507,23 +366,15 @@ def history(
     show_default=True,
     help="Which types to list.",
 )
-def types(kind: Kind) -> None:
+def types(kind: Literal["pipe", "alert", "state"]) -> None:
     """List the type names YAML may use (built-ins, original aliases, plugins)."""
-    rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE")]
-    for name, entry in default_registry().entries(kind):
-        rows.append((name, entry.target, entry.origin, "yes" if _available(entry.target) else "no"))
+    from tdm.config.registry import default_registry
+
+    rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE"), *default_registry().table(kind)]
     widths = [max(len(r[c]) for r in rows) for c in range(4)]
     for row in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     click.echo("\nYour own pipes: type: package.module:factory (a @tdm.transform function).")
-
-
-def _available(target: str) -> bool:
-    module_name, _, attr = target.partition(":")
-    try:
-        return hasattr(importlib.import_module(module_name), attr)
-    except ImportError:
-        return False
 
 
 @cli.command()
@@ -572,20 +423,18 @@ def deploy(
     output: str | None,
 ) -> None:
     """Write Argo CronWorkflow or Kubernetes CronJob manifests for FILE's scheduled pipelines."""
-    from tdm.config.deploy import manifests, render
+    import tdm
 
     values = _parse_params(params)
-    project = _load(file, values)
-    docs = manifests(
-        project,
-        kind="argo" if target == "argo" else "cronjob",
+    made = tdm.load(file, params=values).deploy(
+        "argo" if target == "argo" else "cronjob",
         file=path_in_image or file,
         image=image,
         namespace=namespace,
         pipelines=pipelines,
         params={k: str(v) for k, v in values.items()},
     )
-    text = render(docs, project)
+    docs, text = made.documents, made.text
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {len(docs)} manifest(s) to {output}")

@@ -10,6 +10,7 @@ import tdm
 EXPECTED = [
     "Frame",
     "Hook",
+    "Job",
     "NodeReport",
     "Pipe",
     "PipeError",
@@ -29,6 +30,7 @@ EXPECTED = [
     "history",
     "inputs",
     "join",
+    "load",
     "load_yaml",
     "logging",
     "pipe",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from tdm.config._where import (
@@ -20,11 +19,9 @@ from tdm.config._yaml import LineDict, LineList
 from tdm.config.calls import (
     _accepts,
     _apply_renames,
-    _describe_type,
-    _hints,
     _looks_like_plain_step,
-    _matches,
     _signature,
+    check_call,
 )
 from tdm.config.compat import translate
 from tdm.config.project import PipelineSpec, PipeSpec
@@ -232,6 +229,19 @@ class PipelineBuilder:
                 args, kwargs = translate(entry.adapter, kwargs, node=decl.name)
             except ConfigError as exc:
                 raise where.error(_bare(exc)) from None
+            if "secrets" in kwargs:  # the original shape: `secrets` inside the writer/reader
+                nested = config.get("writer", config.get("reader"))
+                line = nested.line if isinstance(nested, LineDict) else config.line
+                if secret is not None:
+                    raise where.at(line).error(
+                        "`secrets` is given on the pipe and inside its writer/reader; keep one"
+                    )
+                raw = kwargs["secrets"]
+                block = LineDict({"secrets": LineDict(raw) if isinstance(raw, dict) else raw})
+                block.line = line
+                if isinstance(block["secrets"], LineDict):
+                    block["secrets"].line = line
+                secret = self._secret(kwargs, block, where)
         kwargs = _apply_renames(entry, sig, kwargs, lines)
         if "*" in kwargs:  # an original key mapped onto the factory's *args
             spread = kwargs.pop("*")
@@ -255,7 +265,17 @@ class PipelineBuilder:
         if takes_label:
             kwargs["label"] = decl.name
         if sig is not None:
-            self._check_call(decl, entry, factory, sig, args, kwargs, lines)
+            check_call(
+                where,
+                entry.name,
+                factory,
+                sig,
+                args,
+                kwargs,
+                lines,
+                key_line=config.line,
+                config_line=decl.config_line,
+            )
         try:
             made = factory(*args, **kwargs)
         except TdmError as exc:
@@ -266,60 +286,6 @@ class PipelineBuilder:
             ) from None
         pipeline = self._connect(decl, entry, made, parents)
         return pipeline, PipeSpec(decl.name, decl.type, tuple(decl.parents), secret, where.line)
-
-    def _check_call(
-        self,
-        decl: _Decl,
-        entry: TypeEntry,
-        factory: Callable[..., Any],
-        sig: inspect.Signature,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        lines: Mapping[str, int],
-    ) -> None:
-        where, config = decl.where, decl.config
-        params = sig.parameters
-        has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        accepted = [
-            n
-            for n, p in params.items()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("label", "secret")
-        ]
-        if not has_var_kw:
-            for key in kwargs:
-                if key not in params:
-                    raise where.at(lines.get(key, config.line)).error(
-                        f"unknown config key {key!r} for {entry.name}; "
-                        f"{_suggest(key, accepted)}accepted keys: {', '.join(accepted) or '(none)'}"
-                    )
-        try:
-            sig.bind(*args, **kwargs)
-        except TypeError:
-            missing = [
-                n
-                for n, p in params.items()
-                if p.default is p.empty
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                and n not in kwargs
-            ][len(args) :]
-            if missing:
-                raise where.at(decl.config_line).error(
-                    f"{entry.name} needs config {', '.join(repr(m) for m in missing)}: add "
-                    f"{', '.join(f'{m}: ...' for m in missing)} under `config`"
-                ) from None
-            raise where.at(decl.config_line).error(
-                f"{entry.name} cannot take this config; its parameters are {sig}"
-            ) from None
-        hints = _hints(factory)
-        for key, value in kwargs.items():
-            hint = hints.get(key)
-            if hint is None or key in ("label", "secret"):
-                continue
-            if not _matches(value, hint):
-                raise where.at(lines.get(key, config.line)).error(
-                    f"config {key!r} of {entry.name} must be {_describe_type(hint)}, got "
-                    f"{_type_name(value)}"
-                )
 
     def _connect(
         self, decl: _Decl, entry: TypeEntry, made: Any, parents: list[Pipeline]

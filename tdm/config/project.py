@@ -26,6 +26,7 @@ class ComponentSpec:
         defaults: values implied by an original type name (Gmail's SMTP host, say).
         renames: original config keys -> candidate factory parameters.
         file / line: where it was declared.
+        lines: the line of each config key.
     """
 
     name: str
@@ -36,6 +37,7 @@ class ComponentSpec:
     renames: Mapping[str, tuple[str | int, ...]] = field(default_factory=dict)
     file: str | None = None
     line: int | None = None
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def describe(self) -> str:
         """One line for plans: type and settings, secrets by name only."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tdm.core.effect import Effect
+from tdm.core.effect import Effect, SecretNeed
 
 __all__ = [
     "ApiKey",
@@ -346,6 +346,52 @@ class _RestOptions(Effect):
         names += [v.secret for _, v in self.params + self.headers if isinstance(v, SecretField)]
         return tuple(dict.fromkeys(n for n in names if n))
 
+    def secret_needs(self) -> tuple[SecretNeed, ...]:
+        """The secret keys this effect reads: auth keys, secret fields, ``${secrets.key}``.
+
+        Names only, never values.
+
+        >>> HttpGet("https://h.test/x", params=(("t", "${secrets.tenant}"),),
+        ...         secret="Api").secret_needs()
+        (SecretNeed(section='Api', any_of=('tenant',), ignore_case=False),)
+        """
+        needs: list[tuple[str, str]] = []
+        auth = self.auth
+        if auth is not None:
+            section = getattr(auth, "secret", None) or self.secret
+            keys = [
+                getattr(auth, attr)
+                for attr in ("username_key", "password_key", "token_key", "key")
+                if isinstance(getattr(auth, attr, None), str)
+            ]
+            if isinstance(auth, OAuth2ClientCredentials):
+                keys = [auth.client_id_key, auth.client_secret_key]
+            needs += [(section, k) for k in keys if section]
+        texts: list[str] = []
+        values = [v for _, v in self.params + self.headers] + _strings(getattr(self, "json", None))
+        for value in values:
+            if isinstance(value, SecretField):
+                section = value.secret or self.secret
+                if section:
+                    needs.append((section, value.key))
+            else:
+                texts.append(value)
+        body = getattr(self, "body", None)
+        if isinstance(body, str):
+            texts.append(body)
+        if self.secret:
+            needs += [(self.secret, key) for text in texts for key in secret_refs(text)]
+        out: dict[str, list[str]] = {name: [] for name in self.secret_names()}
+        for section, key in needs:
+            out.setdefault(section, [])
+            if key not in out[section]:
+                out[section].append(key)
+        return tuple(
+            need
+            for section, keys in out.items()
+            for need in ([SecretNeed(section, (k,)) for k in keys] or [SecretNeed(section)])
+        )
+
     def __repr__(self) -> str:
         import dataclasses
 
@@ -477,6 +523,17 @@ _FORMATTER = string.Formatter()
 
 SECRET_REF = re.compile(r"\$\{secrets\.([A-Za-z0-9_.\-]+)\}")
 """``${secrets.key}`` in a header, query or body text (YAML style): filled in by the handler."""
+
+
+def _strings(value: Any) -> list[str | SecretField]:
+    """Every string and secret field inside a frozen JSON value."""
+    if isinstance(value, str | SecretField):
+        return [value]
+    if isinstance(value, FrozenJson):
+        return [s for _, v in value.items for s in _strings(v)]
+    if isinstance(value, tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def secret_refs(text: str) -> list[str]:
