@@ -6,12 +6,15 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tdm.effects.alerts import Alerter
 from tdm.effects.secrets import SecretsProvider, default_secrets
 from tdm.effects.state import StateStore, shared_sqlite
 from tdm.interpreter.hooks import Hook
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Runtime"]
 
@@ -30,7 +33,9 @@ class Runtime:
         secrets: the provider effect handlers resolve secret names with (None: environment
             variables, then ``$TDM_HOME/secrets.yml``).
         files: a base URI that relative file paths resolve against (e.g. ``"memory://"``).
-        http: HTTP settings for REST effects.
+        http: the ``httpx`` transport REST effects send their requests through (None: httpx's
+            own connection pools). Inject ``httpx.MockTransport(handler)`` or any
+            ``httpx.AsyncBaseTransport`` to serve requests in-process; tdm never closes it.
         state: the audit-trail store (None: no audit trail); see :mod:`tdm.state`.
         alerters: who to tell when a run fails; see :mod:`tdm.alerts`.
         progress: show live progress (None: only on an interactive terminal or notebook).
@@ -45,7 +50,7 @@ class Runtime:
     hooks: Sequence[Hook] = ()
     secrets: SecretsProvider | None = None
     files: str | None = None
-    http: Any = None
+    http: httpx.AsyncBaseTransport | None = None
     state: StateStore | None = None
     alerters: Sequence[Alerter] = ()
     progress: bool | None = False
