@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tdm.core.effect import Effect, SecretNeed
+from tdm.errors import DefinitionError
 
 __all__ = [
     "ApiKey",
@@ -73,7 +74,7 @@ class SecretField:
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key:
-            raise ValueError(f"a secret field needs a non-empty key name, got {self.key!r}")
+            raise DefinitionError(f"a secret field needs a non-empty key name, got {self.key!r}")
 
     def __str__(self) -> str:
         return f"<secret {self.secret or ''}{'.' if self.secret else ''}{self.key}>"
@@ -103,7 +104,7 @@ def freeze_json(value: Any) -> Any:
         return tuple(freeze_json(v) for v in value)
     if isinstance(value, str | int | float | bool | SecretField | FrozenJson) or value is None:
         return value
-    raise TypeError(
+    raise DefinitionError(
         f"json= values must be JSON-like (dict, list, str, number, bool, None or "
         f"rest.secret_field(...)), got {type(value).__name__}: {value!r}"
     )
@@ -136,11 +137,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ValueError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
+            raise DefinitionError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
         for field_name in ("backoff", "max_backoff", "jitter", "deadline", "max_retry_after"):
             value = getattr(self, field_name)
             if not isinstance(value, int | float) or value < 0 or math.isnan(value):
-                raise ValueError(f"retry {field_name} must be a number >= 0, got {value!r}")
+                raise DefinitionError(f"retry {field_name} must be a number >= 0, got {value!r}")
 
     def retries_status(self, status: int) -> bool:
         """Whether a response with ``status`` is retried."""
@@ -191,7 +192,7 @@ class ApiKey(Auth):
 
     def __post_init__(self) -> None:
         if (self.header is None) == (self.query is None):
-            raise ValueError(
+            raise DefinitionError(
                 "rest.api_key needs exactly one of header='X-Api-Key' or query='api_key'"
             )
 
@@ -216,7 +217,7 @@ class OAuth2ClientCredentials(Auth):
     def __post_init__(self) -> None:
         _check_url(self.token_url, "token_url")
         if self.send_as not in ("body", "basic"):
-            raise ValueError(f"send_as must be 'body' or 'basic', got {self.send_as!r}")
+            raise DefinitionError(f"send_as must be 'body' or 'basic', got {self.send_as!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,13 +319,13 @@ class _RestOptions(Effect):
 
     def _check_common(self) -> None:
         if not isinstance(self.method, str) or not self.method.isalpha():
-            raise ValueError(f"method must be an HTTP method like 'GET', got {self.method!r}")
+            raise DefinitionError(f"method must be an HTTP method like 'GET', got {self.method!r}")
         if not isinstance(self.timeout, int | float) or self.timeout <= 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {self.timeout!r}")
+            raise DefinitionError(f"timeout must be a number of seconds > 0, got {self.timeout!r}")
         if self.rate_limit is not None and (
             not isinstance(self.rate_limit, int | float) or self.rate_limit <= 0
         ):
-            raise ValueError(
+            raise DefinitionError(
                 f"rate_limit is requests per second and must be > 0, got {self.rate_limit!r}"
             )
         needs_secret = self.auth is not None and getattr(self.auth, "secret", None) is None
@@ -333,7 +334,7 @@ class _RestOptions(Effect):
         texts = [v for _, v in self.params + self.headers if isinstance(v, str)]
         needs_secret = needs_secret or any(SECRET_REF.search(t) for t in texts)
         if needs_secret and self.secret is None:
-            raise ValueError(
+            raise DefinitionError(
                 "auth= and rest.secret_field(...) read keys of a named secret: pass "
                 "secret='<name of a section in ~/.tdm/secrets.yml>'"
             )
@@ -444,7 +445,7 @@ class HttpGet(_RestOptions):
         _check_url(self.url, "url")
         self._check_common()
         if self.json is not None and self.body is not None:
-            raise ValueError("pass json= or body=, not both")
+            raise DefinitionError("pass json= or body=, not both")
 
     def default_name(self) -> str:
         return "get_" + _slug(self.url)
@@ -476,14 +477,14 @@ class FetchEach(_RestOptions):
         _check_url(self.template, "template", templated=True)
         self._check_common()
         if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 1024:
-            raise ValueError(
+            raise DefinitionError(
                 f"concurrency must be an integer in [1, 1024], got {self.concurrency!r}"
             )
         for code, policy in self.on_status:
             if not isinstance(code, int) or not 100 <= code <= 599:
-                raise ValueError(f"on_status keys must be HTTP status codes, got {code!r}")
+                raise DefinitionError(f"on_status keys must be HTTP status codes, got {code!r}")
             if policy not in STATUS_POLICIES:
-                raise ValueError(
+                raise DefinitionError(
                     f"on_status[{code}] must be one of {', '.join(STATUS_POLICIES)}, got {policy!r}"
                 )
         self.columns()  # a malformed template fails now, not at run time
@@ -557,7 +558,7 @@ def template_fields(text: str) -> list[str]:
     try:
         parsed = list(_FORMATTER.parse(SECRET_REF.sub("", text)))
     except ValueError as exc:
-        raise ValueError(
+        raise DefinitionError(
             f"malformed template {text!r}: {exc}; write {{{{ for a literal brace"
         ) from None
     names = []
@@ -565,7 +566,7 @@ def template_fields(text: str) -> list[str]:
         if field_name is None:
             continue
         if not field_name or field_name.isdigit():
-            raise ValueError(
+            raise DefinitionError(
                 f"template {text!r} has a positional field {{{field_name}}}; "
                 "name a column instead, e.g. {Uuid}"
             )
@@ -575,21 +576,21 @@ def template_fields(text: str) -> list[str]:
 
 def _check_url(url: str, what: str, templated: bool = False) -> None:
     if not isinstance(url, str) or not url:
-        raise ValueError(f"{what} must be a non-empty URL string, got {url!r}")
+        raise DefinitionError(f"{what} must be a non-empty URL string, got {url!r}")
     probe = re.sub(r"\{[^{}]*\}", "x", url) if templated else url
     parts = urlsplit(probe)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
+        raise DefinitionError(
             f"{what} must be an absolute http(s) URL like 'https://api.example.com/v1/items', "
             f"got {redact_url(url)!r}"
         )
     if SECRET_REF.search(url):
-        raise ValueError(
+        raise DefinitionError(
             f"{what} {url!r} refers to a secret; put ${{secrets...}} in params= or headers= "
             "(or use auth=), never in the URL itself"
         )
     if parts.password is not None:
-        raise ValueError(
+        raise DefinitionError(
             f"{what} {redact_url(url)!r} carries a password; keep credentials out of URLs: "
             "put them in a secret and pass auth=rest.basic(), secret='<name>'"
         )

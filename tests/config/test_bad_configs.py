@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from click.testing import CliRunner
 
 import tdm

@@ -20,6 +20,7 @@ import pytest
 import tdm
 from tdm.effects.alerts import Alert
 from tdm.effects.secrets import MappingSecrets
+from tdm.errors import DefinitionError
 from tests.observability.conftest import PLANTED, boom, identity
 from tests.servers.fixtures import (
     SMTP_PASSWORD,
@@ -266,7 +267,7 @@ def test_ca_file_problems_are_clear_errors(
                        r"usable CA certificate \(PEM expected\)"):  # fmt: skip
         alerter(smtp_starttls_server, "starttls", ca_file=junk).send(alert, secrets=smtp_secrets())
     assert smtp_starttls_server.auth_attempts == []
-    with pytest.raises(ValueError, match="ca_file= needs security='ssl' or 'starttls'"):
+    with pytest.raises(DefinitionError, match="ca_file= needs security='ssl' or 'starttls'"):
         tdm.alerts.email("ops@example.com", host="127.0.0.1", security="none", ca_file=junk)
 
 
