@@ -36,7 +36,7 @@ from tdm.errors import ConfigError, TdmError
 __all__ = ["PipelineBuilder"]
 
 PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes")
-PIPE_KEYS = ("name", "type", "config", "parents", "description")
+PIPE_KEYS = ("name", "type", "config", "parents", "after", "description")
 # Keys every original tdm pipe carried in its config; the run supplies them now.
 IGNORED_PIPE_CONFIG = ("job_id", "pipeline_id", "pipe_id", "stats", "name")
 
@@ -160,9 +160,33 @@ class PipelineBuilder:
                     f"parent {p!r} is listed twice; list each parent once"
                 )
         decl = _Decl(name, type_name.strip(), config, parents, parents_line, where)
+        decl.after, decl.after_line = self._after(raw, config, where)
         decl.type_line = raw.key_line("type")
         decl.config_line = raw.key_line("config") if "config" in raw else raw.line
         return decl
+
+    def _after(
+        self, raw: LineDict, config: LineDict, where: _Where
+    ) -> tuple[str | None, int | None]:
+        """``after: Pipe Name`` (on the pipe or in its config): wait for that pipe's success."""
+        if "after" in raw and "after" in config:
+            raise where.at(config.key_line("after")).error(
+                "`after` is given twice (on the pipe and in its config); keep one"
+            )
+        if "after" in raw:
+            value, line = raw["after"], raw.key_line("after")
+        elif "after" in config:
+            value, line = config.pop("after"), config.key_line("after")
+        else:
+            return None, None
+        if isinstance(value, LineList) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+            raise where.at(line).error(
+                f"`after` must name one pipe of this pipeline (e.g. after: Write Devices), "
+                f"got {_type_name(value)}"
+            )
+        return str(value), line
 
     def _build(self, declared: list[_Decl], where: _Where) -> tuple[Pipeline, list[PipeSpec]]:
         by_name: dict[str, _Decl] = {}
@@ -176,6 +200,16 @@ class PipelineBuilder:
             by_name[decl.name] = decl
         names = list(by_name)
         for decl in declared:
+            if decl.after is not None and decl.after not in by_name:
+                raise decl.where.at(decl.after_line).error(
+                    f"`after` names an unknown pipe {decl.after!r}; "
+                    f"{_suggest(decl.after, names)}name a pipe of the same pipeline "
+                    f"({', '.join(names)})"
+                )
+            if decl.after == decl.name:
+                raise decl.where.at(decl.after_line).error(
+                    "a pipe cannot wait for itself; name the pipe it must run after"
+                )
             for parent in decl.parents:
                 if parent == decl.name:
                     raise decl.where.at(decl.parents_line).error(
@@ -191,8 +225,10 @@ class PipelineBuilder:
         specs: dict[str, PipeSpec] = {}
         consumed: set[str] = set()
         for decl in order:
-            built[decl.name], specs[decl.name] = self._pipe(decl, [built[p] for p in decl.parents])
-            consumed.update(decl.parents)
+            after = built[decl.after] if decl.after is not None else None
+            parents = [built[p] for p in decl.parents]
+            built[decl.name], specs[decl.name] = self._pipe(decl, parents, after)
+            consumed.update(decl.deps)
         leaves = [built[d.name] for d in declared if d.name not in consumed]
         try:
             pipeline = Pipeline.of(*leaves)
@@ -201,7 +237,9 @@ class PipelineBuilder:
         return pipeline, [specs[d.name] for d in declared]
 
     # one pipe ---------------------------------------------------------------------------------
-    def _pipe(self, decl: _Decl, parents: list[Pipeline]) -> tuple[Pipeline, PipeSpec]:
+    def _pipe(
+        self, decl: _Decl, parents: list[Pipeline], after: Pipeline | None = None
+    ) -> tuple[Pipeline, PipeSpec]:
         where, config = decl.where, decl.config
         try:
             entry = self.registry.lookup(decl.type)
@@ -261,6 +299,13 @@ class PipelineBuilder:
                     "and REST calls do: remove `secrets` from this pipe"
                 )
             kwargs["secret"] = secret
+        if after is not None:
+            if is_step or sig is None or not _accepts(sig, "after", explicit=True):
+                raise where.at(decl.after_line).error(
+                    f"{entry.name} does not wait for other pipes; `after` is for readers "
+                    "(e.g. a read-back of a file written earlier in the run)"
+                )
+            kwargs["after"] = after
         takes_label = not is_step and sig is not None and _accepts(sig, "label", explicit=True)
         if takes_label:
             kwargs["label"] = decl.name
@@ -354,6 +399,8 @@ class PipelineBuilder:
 
 class _Decl:
     __slots__ = (
+        "after",
+        "after_line",
         "config",
         "config_line",
         "name",
@@ -377,6 +424,13 @@ class _Decl:
         self.parents, self.parents_line, self.where = parents, parents_line, where
         self.type_line: int | None = where.line
         self.config_line: int | None = where.line
+        self.after: str | None = None
+        self.after_line: int | None = None
+
+    @property
+    def deps(self) -> list[str]:
+        """The pipes that must run first: its parents, and the one named by ``after``."""
+        return self.parents if self.after is None else [*self.parents, self.after]
 
 
 def _topological(declared: list[_Decl], by_name: Mapping[str, _Decl]) -> list[_Decl]:
@@ -391,9 +445,9 @@ def _topological(declared: list[_Decl], by_name: Mapping[str, _Decl]) -> list[_D
         state[start.name] = 1
         while stack:
             decl, i = stack[-1]
-            if i < len(decl.parents):
+            if i < len(decl.deps):
                 stack[-1] = (decl, i + 1)
-                parent = by_name[decl.parents[i]]
+                parent = by_name[decl.deps[i]]
                 if state.get(parent.name) == 1:
                     cycle = [*path[path.index(parent.name) :], parent.name]
                     raise parent.where.at(parent.parents_line).error(

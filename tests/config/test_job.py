@@ -225,3 +225,44 @@ def test_run_names_a_pipeline_when_there_are_several(project: Path) -> None:
     job = tdm.load(project)
     with pytest.raises(ConfigError, match="declares 2 pipelines"):
         job.run()
+
+
+def test_after_makes_a_read_back_wait_for_the_write(tmp_path: Path) -> None:
+    out = tmp_path / "out" / "devices.csv"
+    path = _write(
+        tmp_path / "p.yml",
+        f"""
+        pipelines:
+          - name: P
+            pipes:
+              - name: Read Back
+                type: read
+                after: Write
+                config: {{path: "{out}"}}
+              - {{name: x, type: input}}
+              - name: Write
+                type: write
+                config: {{parents: [x], path: "{out}"}}
+        """,
+    )
+    job = tdm.load(path)
+    pipeline = job["P"].pipeline
+    assert pipeline.names().index("Write") < pipeline.names().index("Read Back")
+    frame = pd.DataFrame({"id": range(50)})
+    report = job.run("P", inputs={"x": frame}, executor="threads")
+    assert report.ok, report.error
+    assert report.outputs["Read Back"]["id"].tolist() == list(range(50))
+    with pytest.raises(
+        ConfigError, match="`after` names an unknown pipe 'Wrte'; did you mean 'Write'"
+    ):
+        tdm.load(path.read_text().replace("after: Write", "after: Wrte"))
+    step = textwrap.dedent("""
+        pipelines:
+          - name: P
+            pipes:
+              - {name: x, type: input}
+              - {name: y, type: input}
+              - {name: Sorted, type: sort, after: y, config: {parents: [x], by: [id]}}
+        """)
+    with pytest.raises(ConfigError, match="sort does not wait for other pipes"):
+        tdm.load(step)
