@@ -452,6 +452,7 @@ CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, started_at);
+CREATE INDEX IF NOT EXISTS runs_pipelines ON runs (pipeline_id, pipeline_name);
 """
 
 _RUN_COLUMNS: Final = (

@@ -101,8 +101,8 @@ color:#fff;background:#546e7a}
 font-size:12px}
 .skip{color:#616161;font-style:italic}
 .muted{color:#78909c}
-.facts{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;background:#fff;
-padding:10px 14px;box-shadow:0 1px 2px #0001;max-width:900px}
+.facts{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:3px 14px;
+background:#fff;padding:10px 14px;box-shadow:0 1px 2px #0001}
 .facts dt{color:#78909c} .facts dd{margin:0}
 form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin-bottom:12px}
 form.filters label{display:flex;flex-direction:column;font-size:12px;color:#546e7a}
@@ -340,13 +340,13 @@ def run_section(run: RunRecord, links: Links, *, anchor: str = "") -> str:
             + dag_svg(nodes, href=lambda n: links.node(run.run_id, n.index))
             + "</div>"
         )  # fmt: skip
-        parts.append("<h2>Nodes</h2>" + _node_table(run, nodes, links))
         most = max_parallel(nodes)
         parts.append(
-            f'<h2>Timeline</h2><p class="muted parallel">up to {most} '
-            f"node{'s' if most != 1 else ''} running at once</p>"
+            f'<h2>Timeline <span class="muted parallel">up to {most} '
+            f"node{'s' if most != 1 else ''} running at once</span></h2>"
             f'<div class="scroll">{gantt_svg(nodes)}</div>'
         )
+        parts.append("<h2>Nodes</h2>" + _node_table(run, nodes, links))
     else:
         parts.append('<p class="muted">No node records (the run may still be going).</p>')
     items = param_items(run.params or {})
