@@ -160,7 +160,7 @@ def test_filewriter_with_secrets_inside_the_writer_block(tmp_path: Path) -> None
     assert [p.secret for p in job["P"].pipes] == [None, "Local"]
     with pytest.raises(SecretNotFoundError, match="pipe 'Write': secret 'Local' not found"):
         job.validate()
-    _secrets({"Local": {"auto_mkdir": "true"}})
+    _secrets({"Local": {"auto_mkdir": "1"}})  # short: never registered for scrubbing
     report = job.run("P", inputs={"x": pd.DataFrame({"a": [1, 2]})})
     assert report.status is tdm.Status.SUCCESS, report.error
     assert (tmp_path / "out" / "out.csv").read_text().splitlines() == ["a", "1", "2"]

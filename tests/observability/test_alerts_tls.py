@@ -301,8 +301,9 @@ def test_the_wrong_security_for_the_port_is_a_clear_error(
 
 
 def test_ca_file_from_yaml_settings(tmp_path: Path, tls_files: TlsFiles) -> None:
-    from tdm.cli import _component
     from tdm.config.loader import load_settings
+    from tdm.config.registry import default_registry
+    from tdm.config.services import build_service
 
     settings = tmp_path / "config.yml"
     settings.write_text(
@@ -317,6 +318,6 @@ def test_ca_file_from_yaml_settings(tmp_path: Path, tls_files: TlsFiles) -> None
         "      secrets: {type: env, name: SMTP}\n"
     )
     (spec,) = load_settings(settings).alert_managers
-    built = _component(spec, "alert")
+    built = build_service(spec, "alert", default_registry())
     assert built.ca_file == str(tls_files.ca_file)
     assert (built.security, built.port, built.secret) == ("starttls", 587, "SMTP")
