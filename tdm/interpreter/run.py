@@ -16,7 +16,6 @@ from tdm.core.context import RunContext
 from tdm.core.effect import Input
 from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import ARGUMENT, Pipeline
-from tdm.effects import http as _http  # noqa: F401  (registers the REST handlers)
 from tdm.effects import inputs as _inputs  # noqa: F401  (registers the Input handler)
 from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
