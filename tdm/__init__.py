@@ -48,8 +48,8 @@ if TYPE_CHECKING:
         transform_with_context,
     )
     from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status
-    from tdm.interpreter.run import run
     from tdm.interpreter.partitions import run_partitions
+    from tdm.interpreter.run import run
     from tdm.state import history
     from tdm.transforms import concat, join
 
