@@ -105,7 +105,7 @@ def main() -> None:
             if (label, name) not in med:
                 continue
             extra = ""
-            if "tdm" in name or "pipeline" in name:
+            if ("tdm" in name or "pipeline" in name) and "in-process" not in name:
                 ref = empty if name.startswith("tdm --") else base
                 what = "python -c pass" if name.startswith("tdm --") else "import pandas"
                 extra = f"  = {med[(label, name)] - ref:+7.1f} ms over {what}"

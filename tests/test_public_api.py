@@ -63,7 +63,9 @@ IO_LIBRARIES = ("fsspec", "s3fs", "adlfs", "httpx", "dask", "distributed", "tena
 # (pyarrow.compute is not listed: pandas 3 imports it itself.)
 LAZY = (
     "tdm.effects.http",
+    "tdm.effects.rest",
     "tdm.effects.files",
+    "tdm.effects.storage",
     "tdm.effects.state",
     "tdm.effects.alerts",
     "tdm.config",
@@ -95,7 +97,8 @@ def test_running_a_pipeline_loads_no_network_or_yaml_library() -> None:
         "tdm.run(tdm.inputs.frame('x'), inputs={'x': pd.DataFrame({'a': [1]})}, "
         "runtime=tdm.Runtime())"
     )
-    assert _loaded(code, ("tdm.effects.http", "httpx", "ssl", "yaml", "sqlite3", "rich")) == []
+    banned = ("tdm.effects.http", "tdm.effects.rest", "httpx", "ssl", "yaml", "sqlite3", "rich")
+    assert _loaded(code, banned) == []
 
 
 def test_cli_help_and_version_import_no_pandas() -> None:

@@ -16,7 +16,7 @@ __all__ = ["BUILTIN_HANDLERS", "load"]
 BUILTIN_HANDLERS: tuple[str, ...] = (
     "tdm.effects.inputs",
     "tdm.effects.files",
-    "tdm.effects.http",
+    "tdm.effects.rest",
 )
 
 _lock = threading.Lock()

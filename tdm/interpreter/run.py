@@ -15,10 +15,9 @@ from returns.result import Success
 
 from tdm._types import Frame
 from tdm.core.context import RunContext
-from tdm.core.effect import Input
+from tdm.core.inputs import Input
 from tdm.core.pipe import Op, Pipe, PipeError, Skip
 from tdm.core.pipeline import ARGUMENT, Pipeline
-from tdm.effects import inputs as _inputs  # noqa: F401  (registers the Input handler)
 from tdm.effects.logging import RUN_CONTEXT
 from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
