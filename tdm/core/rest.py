@@ -1,6 +1,6 @@
 """REST effect descriptions: frozen, picklable values saying which HTTP calls to make.
 
-Nothing here performs I/O (the handlers live in ``tdm.effects.http``). Credentials are never
+Nothing here performs I/O (the handlers live in ``tdm.effects.rest``). Credentials are never
 held: auth descriptions and :class:`SecretField` values name *keys of a secret*, resolved inside
 the handler. The public factories are in :mod:`tdm.rest`.
 """
