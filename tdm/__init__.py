@@ -13,6 +13,8 @@ and reporting on every node.
 [3]
 """
 
+import logging as _logging
+
 from tdm import (
     alerts,
     errors,
@@ -42,6 +44,10 @@ from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
 from tdm.interpreter.partitions import run_partitions
 from tdm.state import history
 from tdm.transforms import concat, join
+
+# A library's loggers get a NullHandler: without one, Python's last-resort handler prints every
+# warning and error a run logs to stderr a second time (next to the report and the progress line).
+_logging.getLogger("tdm").addHandler(_logging.NullHandler())
 
 __version__ = "1.0.0.dev0"
 

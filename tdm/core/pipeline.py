@@ -173,6 +173,18 @@ class Plan:
     descriptions: tuple[str, ...]
     children: tuple[tuple[int, ...], ...]
 
+    def ambiguous_names(self) -> dict[str, tuple[str, ...]]:
+        """Names that several auto-named nodes share, with the unique names they were given.
+
+        ``filter_rows`` used twice without ``.named(...)`` becomes ``filter_rows`` and
+        ``filter_rows_2``; looking up ``filter_rows`` would silently mean the first one.
+        """
+        groups: dict[str, list[str]] = {}
+        for node, name in zip(self.nodes, self.names, strict=True):
+            if not node.op.explicit_name:
+                groups.setdefault(node.op.name, []).append(name)
+        return {base: tuple(names) for base, names in groups.items() if len(names) > 1}
+
     def index(self, name: str) -> int:
         """The position of the node called ``name``."""
         try:

@@ -15,7 +15,7 @@ from tdm._types import Frame
 from tdm.core.pipe import PipeError
 from tdm.errors import RunError
 
-__all__ = ["NodeReport", "RunReport", "Status"]
+__all__ = ["NodeMap", "NodeReport", "RunReport", "Status"]
 
 
 class Status(StrEnum):
@@ -26,6 +26,39 @@ class Status(StrEnum):
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     SKIPPED = "SKIPPED"
+
+
+class NodeMap(dict[str, "NodeReport"]):
+    """``report.nodes``: node records by unique name, refusing ambiguous auto-names.
+
+    A step used twice without ``.named(...)`` gets ``name`` and ``name_2``; ``nodes["name"]``
+    then fails and lists both instead of silently meaning the first one.
+    """
+
+    __slots__ = ("ambiguous",)
+
+    def __init__(
+        self,
+        records: Mapping[str, NodeReport] = {},
+        *,
+        ambiguous: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        super().__init__(records)
+        self.ambiguous: Mapping[str, tuple[str, ...]] = ambiguous or {}
+
+    def __getitem__(self, name: str) -> NodeReport:
+        if self.ambiguous and name in self.ambiguous:
+            names = ", ".join(repr(n) for n in self.ambiguous[name])
+            raise KeyError(
+                f"{name!r} is ambiguous: {len(self.ambiguous[name])} steps were auto-named from "
+                f"it ({names}); use one of those names, or give the steps names with "
+                ".named('...')"
+            )
+        return super().__getitem__(name)
+
+    def exact(self, name: str) -> NodeReport:
+        """The record of the node whose unique name is ``name`` (no ambiguity check)."""
+        return dict.__getitem__(self, name)
 
 
 def _when(ts: float | None) -> datetime | None:
@@ -163,7 +196,7 @@ class RunReport:
             )
         name = self.output_names[0]
         if name not in self.outputs:
-            node = self.nodes[name]
+            node = self.nodes.exact(name) if isinstance(self.nodes, NodeMap) else self.nodes[name]
             why = f": {self.error}" if self.error else ""
             raise RunError(
                 f"output {name!r} was not produced (status {node.status}){why}; "
