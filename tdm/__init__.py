@@ -40,6 +40,7 @@ from tdm.core import (
     transform,
     transform_with_context,
 )
+from tdm.core.custom import Secrets, sink, source
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
 from tdm.interpreter.partitions import run_partitions
 from tdm.state import history
@@ -62,6 +63,7 @@ __all__ = [
     "RunReport",
     "Runtime",
     "SecretRef",
+    "Secrets",
     "Skip",
     "Status",
     "__version__",
@@ -80,6 +82,8 @@ __all__ = [
     "run",
     "run_partitions",
     "secrets",
+    "sink",
+    "source",
     "state",
     "transform",
     "transform_with_context",
