@@ -20,6 +20,7 @@ secret's *name* and the *keys* to read from it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -71,6 +72,9 @@ _DEFAULT_RETRY = RetryPolicy()
 ParamValue = str | int | float | bool | SecretField
 
 
+_WHOLE_SECRET = re.compile(r"\$\{secrets\.([A-Za-z0-9_\-]+)\}")
+
+
 def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
     if values is None:
         return ()
@@ -80,8 +84,11 @@ def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
         )
     out: list[tuple[str, str | SecretField]] = []
     for key, value in values.items():
+        whole = _WHOLE_SECRET.fullmatch(value) if isinstance(value, str) else None
         if isinstance(value, SecretField):
             out.append((str(key), value))
+        elif whole is not None:  # YAML's "${secrets.code}" is rest.secret_field("code")
+            out.append((str(key), SecretField(whole.group(1))))
         elif isinstance(value, bool):
             out.append((str(key), "true" if value else "false"))
         elif isinstance(value, str | int | float):
