@@ -234,7 +234,8 @@ def _factory(fn: Callable[..., Any], effect: type[_Custom], frames: int) -> Call
         ],
         return_annotation=inspect.Signature.empty,
     )
-    factory.__tdm_step__ = True  # type: ignore[attr-defined]
+    # A tdm factory (YAML may name it) that builds an effect, not a pure step.
+    factory.__tdm_effect_factory__ = True  # type: ignore[attr-defined]
     factory.__tdm_kind__ = "sink" if frames else "source"  # type: ignore[attr-defined]
     factory.__tdm_name__ = name  # type: ignore[attr-defined]
     # The description refers to the raw function; pickling it by name must find it again.

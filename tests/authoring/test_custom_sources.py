@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -99,3 +102,76 @@ def test_custom_nodes_run_on_dask(dask_client, fresh_fake_api, tmp_path: Path) -
     assert report.ok, report.error
     with sqlite3.connect(db) as conn:
         assert pd.read_sql("select count(*) as n from t", conn)["n"][0] == fresh_fake_api.total
+
+
+def _cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    full = {**os.environ, "PYTHONPATH": str(root), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "tdm", *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_yaml_names_custom_sources_and_sinks_like_python(fresh_fake_api, tmp_path: Path) -> None:
+    db = tmp_path / "yaml.db"
+    config = tmp_path / "pipelines.yml"
+    config.write_text(
+        f"""version: 1
+pipelines:
+  - name: Custom
+    pipes:
+      - name: Items
+        type: tests.authoring.sources:api_items
+        config:
+          base_url: {fresh_fake_api.url}
+          page_size: 100
+          secrets: {{type: yamlconfigreader, name: Api}}
+      - name: Store
+        type: tests.authoring.sources:to_sqlite
+        config: {{parents: [Items], path: {db}, table: items}}
+"""
+    )
+    from_yaml = tdm.load_yaml(config).pipeline("Custom")
+    in_python = api_items(
+        base_url=fresh_fake_api.url, page_size=100, secret="Api", label="Items"
+    ) >> to_sqlite(path=str(db), table="items", label="Store")
+    assert from_yaml == in_python
+
+    checked = _cli(["validate", str(config)], tmp_path, TDM_SECRET__API__TOKEN=TOKEN)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert fresh_fake_api.count == 0  # validate calls no user code
+    assert not db.exists()
+
+    done = _cli(["run", str(config)], tmp_path, TDM_SECRET__API__TOKEN=TOKEN)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert TOKEN not in done.stdout + done.stderr
+    with sqlite3.connect(db) as conn:
+        assert pd.read_sql("select count(*) as n from items", conn)["n"][0] == fresh_fake_api.total
+
+
+def test_yaml_with_a_misspelled_source_option_fails_validate(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yml"
+    config.write_text(
+        """version: 1
+pipelines:
+  - name: Custom
+    pipes:
+      - name: Items
+        type: tests.authoring.sources:api_items
+        config:
+          base_url: http://127.0.0.1:9
+          page_sise: 100
+          secrets: {type: yamlconfigreader, name: Api}
+"""
+    )
+    for command in (["validate", str(config)], ["run", str(config)]):
+        done = _cli(command, tmp_path, TDM_SECRET__API__TOKEN=TOKEN)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "page_sise" in done.stderr and "page_size" in done.stderr
+        assert "Traceback" not in done.stderr
