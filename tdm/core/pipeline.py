@@ -477,8 +477,17 @@ class Pipeline:
         """A Mermaid flowchart of the pipeline (sources on the left)."""
         return _render_mermaid(self)
 
-    def _repr_markdown_(self) -> str:
-        return "```mermaid\n" + self.to_mermaid() + "\n```"
+    def _repr_html_(self) -> str:
+        """Jupyter shows the DAG as inline SVG (no Mermaid support, no system binary needed)."""
+        from tdm.ui.svg import pipeline_svg
+
+        return f"<div>{pipeline_svg(self)}</div>"
+
+    def to_svg(self) -> str:
+        """The DAG as an SVG document (what Jupyter shows); ``to_mermaid()`` for docs."""
+        from tdm.ui.svg import pipeline_svg
+
+        return pipeline_svg(self)
 
     def __repr__(self) -> str:
         plan = self.plan

@@ -228,15 +228,15 @@ class RunReport:
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
         return frame
 
-    def summary(self) -> str:
-        """A short human summary of the run."""
+    def summary(self, *, errors: bool = True) -> str:
+        """A short human summary of the run (``errors=False``: without the error text)."""
         counts: dict[str, int] = {}
         for n in self.nodes.values():
             counts[str(n.status)] = counts.get(str(n.status), 0) + 1
         parts = ", ".join(f"{v} {k.lower()}" for k, v in counts.items())
         took = f" in {self.duration_s:.3f}s" if self.duration_s is not None else ""
         text = f"run {self.run_id} {self.status}{took}: {parts}"
-        return text + (f"; {self.error}" if self.error else "")
+        return text + (f"; {self.error}" if self.error and errors else "")
 
     def __repr__(self) -> str:
         return f"<RunReport {self.summary()}>"
@@ -254,16 +254,24 @@ class RunReport:
                 f"<td>{dur}</td><td>{'' if n.rows_in is None else n.rows_in}</td>"
                 f"<td>{'' if n.rows_out is None else n.rows_out}</td><td>{err}</td></tr>"
             )
-        head = html.escape(self.summary())
+        head = html.escape(self.summary(errors=False))  # the table below shows each error
         page = html.escape(self.to_html(), quote=True)
         return (
-            f"<div><b>{head}</b><table><thead><tr><th>node</th><th>status</th>"
+            f"<div><b>{head}</b><div>{self.to_svg()}</div><table><thead><tr><th>node</th><th>status</th>"
             "<th>duration</th><th>rows in</th><th>rows out</th><th>error</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
             "<details><summary>run page: graph and timeline</summary>"
             f'<iframe title="run page" sandbox srcdoc="{page}" '
             'style="width:100%;height:640px;border:1px solid #ddd"></iframe></details></div>'
         )
+
+    def to_svg(self) -> str:
+        """The run's DAG as inline SVG, each node coloured by its status (errors scrubbed)."""
+        from tdm.interpreter.observe import run_record
+        from tdm.ui.model import node_views
+        from tdm.ui.svg import dag_svg
+
+        return dag_svg(node_views(run_record(self, None)))
 
     def to_html(self) -> str:
         """This run's page from the run browser (graph, nodes, timeline) as one
