@@ -182,8 +182,9 @@ def get(
         secret: the name of the secret that ``auth`` and ``secret_field`` values read.
         timeout: seconds allowed for each request (connect, read, write).
         retry: ``rest.retry(...)``, a number of attempts, or None for no retries. The default
-            retries 429, 5xx and connection errors 5 times (exponential backoff with jitter,
-            honouring ``Retry-After``) within 120 s.
+            makes up to 5 attempts (the first try and up to 4 retries) on 429, 5xx and
+            connection errors (exponential backoff with jitter, honouring ``Retry-After``),
+            within 120 s; the final error says how many attempts were made and over how long.
         rate_limit: the most requests per second (None: no limit).
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
@@ -460,7 +461,8 @@ def retry(
     max_retry_after: float = 60.0,
     statuses: Iterable[int] | None = None,
 ) -> RetryPolicy:
-    """A retry policy: up to ``attempts`` tries within ``deadline`` seconds, waiting
+    """A retry policy: up to ``attempts`` tries in all (the first one and ``attempts - 1``
+    retries) within ``deadline`` seconds, waiting
     ``backoff * 2**n`` (+ up to ``jitter``) or the server's ``Retry-After`` (capped).
 
     >>> retry(3, deadline=10).attempts
