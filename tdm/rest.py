@@ -164,6 +164,7 @@ def get(
     flatten: bool = True,
     verify: bool = True,
     label: str | None = None,
+    expect_total: str | None = None,
 ) -> Pipeline:
     """A source that calls ``url`` (every page of it) and returns the records as a frame.
 
@@ -189,6 +190,10 @@ def get(
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
         label: the node's name in the pipeline.
+        expect_total: a completeness check: where the server states the number of records,
+            ``"header:X-Total-Count"`` (a response header of the first page) or
+            ``"body:meta.total"`` (a path in its JSON body). The node fails when the records
+            read differ from it (pages lost or duplicated while paging).
 
     >>> from tdm import rest
     >>> p = rest.get("https://api.example.com/v1/items", records="data",
@@ -204,6 +209,7 @@ def get(
             json=freeze_json(json),
             body=body,
             paginate=_from_config("paginate", paginate) or NoPagination(),
+            expect_total=expect_total,
             **_request_fields(
                 method,
                 params,

@@ -431,6 +431,7 @@ class HttpGet(_RestOptions):
     json: Any = None
     body: str | bytes | None = None
     paginate: Pagination = NoPagination()
+    expect_total: str | None = None
     arity: ClassVar[int] = 0  # type: ignore[misc]
 
     def __post_init__(self) -> None:
@@ -438,6 +439,13 @@ class HttpGet(_RestOptions):
         self._check_common()
         if self.json is not None and self.body is not None:
             raise ValueError("pass json= or body=, not both")
+        if self.expect_total is not None:
+            where, _, name = str(self.expect_total).partition(":")
+            if where not in ("header", "body") or not name:
+                raise ValueError(
+                    f"expect_total={self.expect_total!r}: say where the server states the "
+                    "total, e.g. 'header:X-Total-Count' or 'body:meta.total'"
+                )
 
     def default_name(self) -> str:
         return "get_" + _slug(self.url)
@@ -446,6 +454,8 @@ class HttpGet(_RestOptions):
         extra = self._options_text()
         if self.paginate.kind != "none":
             extra = (extra + ", " if extra else "") + f"paginate={self.paginate.kind}"
+        if self.expect_total is not None:
+            extra = (extra + ", " if extra else "") + f"expect_total={self.expect_total!r}"
         return f"rest.get({redact_url(self.url)!r}{', ' + extra if extra else ''})"
 
 
