@@ -66,6 +66,7 @@ def load_data_file(name: str, config_file: str | None) -> Any:
         elif suffix == ".csv":
             value = _csv(text)
         else:
+            from tdm.config._where import _plain
             from tdm.config._yaml import parse_yaml
 
             value = _plain(parse_yaml(text, source=str(path)))
@@ -95,11 +96,3 @@ def _csv(text: str) -> Any:
     if n == 2:
         return {r[0]: r[1] for r in body}
     return [dict(zip(header, r, strict=True)) for r in body]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
