@@ -381,9 +381,9 @@ class _Scheduler:
         handle = self.executor.submit(
             task, [self.handles[p] for p in parents], self.runtime, self.supplied
         )
-        for p in parents:
+        for p in parents:  # a parent may appear twice (a self-join): pop, not del
             if self.unsubmitted[p] == 0 and not self.retained[p]:
-                del self.handles[p]  # released: its last consumer has it now
+                self.handles.pop(p, None)  # released: its last consumer has it now
         return handle
 
     def _record(self, i: int, outcome: NodeOutcome, handle: Any, ready: deque[int]) -> None:
