@@ -295,8 +295,18 @@ class Pipe(Op):
             else:
                 out = self.fn(*frames, *self.call_args, **self.call_kwargs)
         except Exception as exc:  # a step body's bug or bad data: an error value, not a crash
-            error = PipeError(self.name, f"{type(exc).__name__}: {exc}", exc)
-            return Failure(_explained(error, frames, self.params, raised=True))
+            return self.raised(exc, frames)
+        if isinstance(out, pd.DataFrame):
+            return out
+        return self.settle(out, frames)
+
+    def raised(self, exc: Exception, frames: tuple[Frame, ...] = ()) -> Result[Frame, PipeError]:
+        """The error value for an exception raised by the body on ``frames``."""
+        error = PipeError(self.name, f"{type(exc).__name__}: {exc}", exc)
+        return Failure(_explained(error, frames, self.params, raised=True))
+
+    def settle(self, out: Any, frames: tuple[Frame, ...] = ()) -> Frame | Result[Frame, PipeError]:
+        """What the body returned, as :meth:`evaluate` reports it (a frame comes back bare)."""
         if isinstance(out, pd.DataFrame):
             return out
         if isinstance(out, Result):
