@@ -550,10 +550,10 @@ class _Scheduler:
                         try:
                             result: Any = fn(args[0], *call_args, **call_kwargs)
                         except Exception as exc:  # the step's error value, as evaluate makes it
-                            result = step.raised(exc)
+                            result = step.raised(exc, (args[0],))
                         else:
                             if not isinstance(result, dataframe):
-                                result = step.settle(result)
+                                result = step.settle(result, (args[0],))
                     else:
                         result = evaluate(tuple(args), context)
                 finally:
@@ -668,9 +668,9 @@ class _Scheduler:
         handle = self.executor.submit(
             task, [self.handles[p] for p in parents], self.runtime, self.supplied
         )
-        for p in parents:
+        for p in parents:  # a parent may appear twice (a self-join): pop, not del
             if self.unsubmitted[p] == 0 and not self.retained[p]:
-                del self.handles[p]  # released: its last consumer has it now
+                self.handles.pop(p, None)  # released: its last consumer has it now
         return handle
 
     def _record(self, i: int, outcome: NodeOutcome, handle: Any, ready: deque[int]) -> None:
