@@ -40,6 +40,7 @@ from tdm.core.rest_effects import (
     PageNumber,
     Pagination,
     Pairs,
+    RedirectPolicy,
     RetryPolicy,
     SecretField,
     StatusPolicy,
@@ -120,6 +121,7 @@ def _request_fields(
     rate_limit: float | None,
     flatten: bool,
     verify: bool,
+    redirects: RedirectPolicy,
     label: str | None,
 ) -> dict[str, Any]:
     """The fields ``get`` and ``fetch_each`` share, normalised once for both."""
@@ -135,6 +137,7 @@ def _request_fields(
         "rate_limit": rate_limit,
         "flatten": flatten,
         "verify": verify,
+        "redirects": redirects,
         "label": label,
     }
 
@@ -156,6 +159,7 @@ def get(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
 ) -> Pipeline:
     """A source that calls ``url`` (every page of it) and returns the records as a frame.
@@ -180,6 +184,10 @@ def get(
         rate_limit: the most requests per second (None: no limit).
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
+        redirects: ``"same-origin"`` (the default) follows redirects within the URL's origin
+            (scheme, host, port) and fails on one to another origin, naming both;
+            ``"any"`` follows those too, but without any credential (no auth, no header or
+            query value filled from a secret).
         label: the node's name in the pipeline.
 
     >>> from tdm import rest
@@ -208,6 +216,7 @@ def get(
                 rate_limit,
                 flatten,
                 verify,
+                redirects,
                 label,
             ),
         )
@@ -231,6 +240,7 @@ def fetch_each(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
 ) -> FetchEach:
     """One request per row of the input frame; the records of all responses as one frame.
@@ -249,7 +259,8 @@ def fetch_each(
         include_parent: input columns copied onto every result row (default: the columns the
             templates use; ``[]`` for none). A response column with the same name is renamed
             ``<name>_response``.
-        secret, auth, timeout, retry, rate_limit, flatten, verify, label: as in :func:`get`.
+        secret, auth, timeout, retry, rate_limit, flatten, verify, redirects, label: as in
+            :func:`get`.
 
     >>> from tdm import rest
     >>> step = rest.fetch_each("https://api.example.com/users/{user_id}/orders",
@@ -278,6 +289,7 @@ def fetch_each(
             rate_limit,
             flatten,
             verify,
+            redirects,
             label,
         ),
     )
