@@ -139,7 +139,7 @@ def test_file_provider_warns_when_readable_by_others(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "secrets.yml"
-    path.write_text("version: 1\nA: {k: value}\n")
+    path.write_text("version: 1\nA: {k: provider-value-7c1f}\n")
     os.chmod(path, 0o644)
     with caplog.at_level("WARNING", logger="tdm.secrets"):
         FileSecrets(path).section("A")
