@@ -157,8 +157,8 @@ SECRET_TEXT = st.text(
 )
 MULTI_LINE = st.lists(SECRET_TEXT, min_size=2, max_size=3).map("\n".join)
 CHECKED: list[int] = []  # renderings x sinks checked, summed over examples (for the report)
-PLAIN: dict[int, dict[str, str]] = {}
-TIMEISH = frozenset("0123456789abcdefABCDEF-:.+TZ_ \n")  # sinks of a run without the secret, by renderings
+PLAIN: dict[int, dict[str, str]] = {}  # sinks of a run without the secret, by renderings
+TIMEISH = frozenset("0123456789abcdefABCDEF-:.+TZ_ \n")
 
 
 @settings(
