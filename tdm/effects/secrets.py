@@ -43,6 +43,7 @@ __all__ = [
     "FileSecrets",
     "MappingSecrets",
     "PROVIDER_KINDS",
+    "REDACTED",
     "RoutedSecrets",
     "Secret",
     "SecretsProvider",
