@@ -434,7 +434,7 @@ def scene(
             else [sys.executable, "-m", "tdm", *args]
         )
         scene.results[name] = subprocess.run(
-            cmd, cwd=project, env=env, capture_output=True, text=True, timeout=120
+            cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600
         )
 
     def phase(*commands: tuple[str, ...]) -> None:
