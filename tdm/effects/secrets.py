@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -245,7 +246,20 @@ def _warn_once(key: tuple[str, ...], message: str) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    log.warning("%s", message)
+    if _handled(log):
+        log.warning("%s", message)
+    else:  # tdm's loggers only have a NullHandler: one plain line on stderr, not silence
+        print(message, file=sys.stderr)
+
+
+def _handled(logger: logging.Logger) -> bool:
+    """Whether a record of ``logger`` reaches a handler that shows it."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
 
 
 def _secret(name: str, key: str, value: str) -> Secret:
