@@ -20,6 +20,7 @@ from typing import Any
 
 from tdm.config._yaml import LineDict, LineList, parse_yaml
 from tdm.config.compat import translate
+from tdm.config.deploy import DEPLOY_KEYS, SettingError, parse_settings, schedule_problem
 from tdm.config.project import ComponentSpec, PipelineSpec, PipeSpec, Project
 from tdm.config.registry import FIRST_POSITIONAL, Kind, Registry, TypeEntry, default_registry
 from tdm.core.effect import Effect, Input, SecretRef
@@ -45,16 +46,6 @@ PIPE_KEYS = ("name", "type", "config", "parents", "description")
 COMPONENT_KEYS = ("name", "type", "config")
 SECRETS_SETTINGS = ("order", "directory", "file", "env_prefix", "aws")
 AWS_SETTINGS = ("region", "endpoint_url", "prefix", "profile")
-DEPLOY_KEYS = (
-    "image",
-    "namespace",
-    "workdir",
-    "service_account",
-    "image_pull_secrets",
-    "env",
-    "secrets_mount",
-    "log_format",
-)
 TEXT_SOURCE = "<yaml text>"
 """What messages call YAML given as text rather than as a file."""
 # Keys every original tdm pipe carried in its config; the run supplies them now.
@@ -417,13 +408,9 @@ class _Loader:
                 f"`pipeline_id` must be a non-empty text, got {_type_name(pipeline_id)}"
             )
         schedule = item.get("schedule")
-        if schedule is not None and (
-            not isinstance(schedule, str) or len(schedule.split()) not in (5, 6)
-        ):
-            raise where.at(item.key_line("schedule")).error(
-                f"`schedule` must be a cron expression with 5 fields (minute hour day month "
-                f'weekday), e.g. "20 * * * *", got {schedule!r}; quote it in YAML'
-            )
+        problem = None if schedule is None else schedule_problem(schedule)
+        if problem:
+            raise where.at(item.key_line("schedule")).error(problem)
         description = item.get("description")
         pipes = item.get("pipes")
         if not isinstance(pipes, LineList) or not pipes:
@@ -870,7 +857,12 @@ class _Loader:
         if not isinstance(raw, LineDict):
             raise where.error(f"`deploy` must be a mapping ({', '.join(DEPLOY_KEYS)})")
         _check_keys(raw, DEPLOY_KEYS, "`deploy`", where)
-        return _plain_dict(raw)
+        settings = _plain_dict(raw)
+        try:
+            parse_settings(settings)
+        except SettingError as exc:
+            raise where.at(raw.key_line(exc.key)).error(str(exc)) from None
+        return settings
 
 
 class _KeepType:
