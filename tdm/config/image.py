@@ -80,6 +80,7 @@ def dockerfile(pipeline_file: str | Path, *, root: Path | None = None) -> str:
     >>> import pathlib, tempfile
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> (root / "pipelines").mkdir(); _ = (root / "pipelines" / "daily.yml").write_text("")
+    >>> _ = (root / "pyproject.toml").write_text("[project]\\nname = 'jobs'\\n")
     >>> text = dockerfile(root / "pipelines" / "daily.yml")
     >>> "USER 10001" in text, 'CMD ["run", "pipelines/daily.yml", "--log-format", "json"]' in text
     (True, True)

@@ -149,7 +149,7 @@ class Project:
         the secret ``secret``.
 
         >>> from tdm.config import load_yaml
-        >>> p = load_yaml("pipelines: [{name: P, pipes: [{name: a, type: input}]}]")
+        >>> p = load_yaml("pipelines:\\n  - {name: P, pipes: [{name: a, type: input}]}\\n")
         >>> s = p.with_state("s3://audit/tdm", secret="S3").state_manager
         >>> s.target, s.config, p.with_state("s3://a/b", "S3").secret_names()
         ('tdm.state:files', {'url': 's3://audit/tdm', 'secret': 'S3'}, ['S3'])
