@@ -542,12 +542,7 @@ def history(
     """Show past runs from the audit trail, newest first."""
     import tdm.state as state
 
-    store: Any = None
-    if secret is not None and state_url is None:
-        raise InputError("--secret names the credentials of a --state store; give --state too")
-    if state_url is not None:
-        is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
-        store = state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
+    store = _store(state_url, secret)
     frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
     if as_json:
         for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():
@@ -565,6 +560,79 @@ def history(
     shown["error"] = shown["error"].fillna("").str.slice(0, 60)
     shown["duration_s"] = shown["duration_s"].round(3)
     click.echo(shown.to_string(index=False))
+
+
+def _store(state_url: str | None, secret: str | None, *, must_exist: bool = False) -> Any:
+    """The audit store named by --state (None: the default one) with --secret's credentials."""
+    import tdm.state as state
+
+    if secret is not None and state_url is None:
+        raise InputError("--secret names the credentials of a --state store; give --state too")
+    if state_url is None:
+        return None
+    is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
+    if is_db and must_exist and not Path(state_url).expanduser().is_file():
+        raise InputError(f"--state {state_url}: no such audit database (a *.db file)")
+    return state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
+
+
+_STATE_HELP = (
+    "Read this store: a SQLite file (*.db) or a folder URL of a file store "
+    "(default: $TDM_HOME/state.db)."
+)
+
+
+def _read_store(state_url: str | None, secret: str | None) -> Any:
+    store = _store(state_url, secret, must_exist=True)
+    if store is None:
+        from tdm.interpreter.runtime import Runtime
+
+        store = Runtime.default().state
+    return store
+
+
+@cli.command()
+@click.option("--state", "state_url", help=_STATE_HELP)
+@click.option("--secret", metavar="NAME", help="The secret holding the --state store's options.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    envvar="TDM_UI_TOKEN",
+    help="Require this token on every request (needed to listen beyond this machine).",
+)
+def ui(state_url: str | None, secret: str | None, host: str, port: int, token: str | None) -> None:
+    """Browse the audit trail in a local, read-only web page (needs tdm-pipelines[ui])."""
+    try:
+        from tdm.ui.app import check_bind, serve
+    except ImportError as exc:
+        raise InputError(
+            f"tdm ui needs starlette and uvicorn: pip install 'tdm-pipelines[ui]' ({exc})"
+        ) from None
+    check_bind(host, token)
+    serve(_read_store(state_url, secret), host=host, port=port, token=token, echo=click.echo)
+
+
+@cli.command()
+@click.option(
+    "--html",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the report to this HTML file.",
+)
+@click.option("--run", "run_id", help="Only this run (its id).")
+@click.option("--pipeline", help="This pipeline: its runs over time and its recent runs.")
+@click.option("--state", "state_url", help=_STATE_HELP)
+@click.option("--secret", metavar="NAME", help="The secret holding the --state store's options.")
+def report(
+    path: str, run_id: str | None, pipeline: str | None, state_url: str | None, secret: str | None
+) -> None:
+    """Write the run browser's pages as one self-contained HTML file."""
+    from tdm.ui.report import write_report
+
+    written = write_report(path, _read_store(state_url, secret), run=run_id, pipeline=pipeline)
+    click.echo(f"wrote {written}")
 
 
 @cli.command()
