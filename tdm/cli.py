@@ -12,15 +12,26 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from tdm.config import Project, load_yaml
-from tdm.config.project import ComponentSpec, PipelineSpec
-from tdm.config.registry import FIRST_POSITIONAL, Kind, default_registry
-from tdm.effects.secrets import scrub, tdm_home
 from tdm.errors import ConfigError, DefinitionError, InputError, TdmError
+
+# The config loader, the interpreter and pandas load inside the commands that need them, so
+# ``tdm --help`` and ``tdm --version`` start in a fraction of the time.
+if TYPE_CHECKING:
+    from tdm.config import Project
+    from tdm.config.project import ComponentSpec, PipelineSpec
+    from tdm.config.registry import Kind
+
+
+def _scrub(text: str) -> str:
+    """``text`` without known secret values (see :func:`tdm.effects.secrets.scrub`)."""
+    from tdm.effects.secrets import scrub as scrub_secrets
+
+    return scrub_secrets(text)
+
 
 __all__ = ["cli", "main"]
 
@@ -75,7 +86,7 @@ def _fail(ctx: click.Context, kind: str, message: str, code: int, *, plain: str 
 
         click.echo(error_line(kind, message, exit_code=code), err=True)
     else:
-        click.echo(plain or f"{kind}: {scrub(message)}", err=True)
+        click.echo(plain or f"{kind}: {_scrub(message)}", err=True)
     raise click.exceptions.Exit(code) from None
 
 
@@ -135,6 +146,9 @@ def _project_paths(file: str) -> None:
 
 
 def _load(file: str, params: Mapping[str, Any] | None = None) -> Project:
+    from tdm.config import load_yaml
+    from tdm.effects.secrets import tdm_home
+
     _project_paths(file)
     project = load_yaml(file, params=params)
     settings_file = tdm_home() / "config.yml"
@@ -239,6 +253,8 @@ def _configure_logging(log_format: str, log_level: str) -> None:
 
 def _component(spec: ComponentSpec, kind: Kind) -> Any:
     """Build an alert manager or state store from its YAML spec (None for a null alerter)."""
+    from tdm.config.registry import FIRST_POSITIONAL
+
     module_name, _, attr = spec.target.partition(":")
     what = "alert manager" if kind == "alert" else "state manager"
     try:
@@ -408,7 +424,7 @@ def run(
             else:
                 click.echo(_summary(spec, report, show))
             if report.status is not tdm.Status.SUCCESS:
-                failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
+                failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
     if as_json:
         from tdm.interpreter.summary import run_document
 
@@ -446,7 +462,7 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
         took = "" if record.duration_s is None else f"{record.duration_s:.3f} s"
         line = f"  {record.status.value:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
         if record.error is not None and record.status.value == "FAILURE":
-            line += f"\n           {scrub(str(record.error))}"
+            line += f"\n           {_scrub(str(record.error))}"
         lines.append(line.rstrip())
     if show > 0:
         for name, frame in report.outputs.items():
@@ -645,6 +661,8 @@ def report(
 )
 def types(kind: Kind) -> None:
     """List the type names YAML may use (built-ins, original aliases, plugins)."""
+    from tdm.config.registry import default_registry
+
     rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE")]
     for name, entry in default_registry().entries(kind):
         rows.append((name, entry.target, entry.origin, "yes" if _available(entry.target) else "no"))
