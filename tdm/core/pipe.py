@@ -18,7 +18,10 @@ import pandas as pd
 from returns.result import Failure, Result, Success
 
 from tdm._types import Frame
+from tdm.core._argcheck import argument_problems, resolved_hints
 from tdm.core.context import RunContext
+from tdm.core.hostile import diagnose
+from tdm.errors import StepArgumentError
 
 if TYPE_CHECKING:
     from tdm.core.pipeline import Pipeline
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VARIADIC",
     "Op",
+    "check_arguments",
     "Pipe",
     "PipeError",
     "Skip",
@@ -294,16 +298,17 @@ class Pipe(Op):
             else:
                 out = self.fn(*frames, *self.call_args, **self.call_kwargs)
         except Exception as exc:  # a step body's bug or bad data: an error value, not a crash
-            return self.raised(exc)
+            return self.raised(exc, frames)
         if isinstance(out, pd.DataFrame):
             return out
-        return self.settle(out)
+        return self.settle(out, frames)
 
-    def raised(self, exc: Exception) -> Result[Frame, PipeError]:
-        """The error value for an exception raised by the body."""
-        return Failure(PipeError(self.name, f"{type(exc).__name__}: {exc}", exc))
+    def raised(self, exc: Exception, frames: tuple[Frame, ...] = ()) -> Result[Frame, PipeError]:
+        """The error value for an exception raised by the body on ``frames``."""
+        error = PipeError(self.name, f"{type(exc).__name__}: {exc}", exc)
+        return Failure(_explained(error, frames, self.params, raised=True))
 
-    def settle(self, out: Any) -> Frame | Result[Frame, PipeError]:
+    def settle(self, out: Any, frames: tuple[Frame, ...] = ()) -> Frame | Result[Frame, PipeError]:
         """What the body returned, as :meth:`evaluate` reports it (a frame comes back bare)."""
         if isinstance(out, pd.DataFrame):
             return out
@@ -313,13 +318,33 @@ class Pipe(Op):
                 return _wrong_type(self.name, inner)
             if isinstance(out, Failure):
                 err = out.failure()
-                if isinstance(err, PipeError):
+                if isinstance(err, Skip):
                     return Failure(err.renamed(self.name)) if not err.step else out
+                if isinstance(err, PipeError):
+                    named = err.renamed(self.name) if not err.step else err
+                    return Failure(_explained(named, frames, self.params, raised=False))
                 if isinstance(err, BaseException):
-                    return Failure(PipeError(self.name, f"{type(err).__name__}: {err}", err))
+                    error = PipeError(self.name, f"{type(err).__name__}: {err}", err)
+                    return Failure(_explained(error, frames, self.params, raised=True))
                 return Failure(PipeError(self.name, str(err)))
             return out
         return _wrong_type(self.name, out)
+
+
+def _explained(
+    error: PipeError, frames: tuple[Frame, ...], params: Any, *, raised: bool
+) -> PipeError:
+    """``error`` led by what is hostile about ``frames`` (duplicate, non-string or all-null
+    columns), which pandas' own message only hints at."""
+    try:
+        why = diagnose(frames, params, raised=raised)
+    except Exception:  # a diagnosis must never hide the step's own error
+        return error
+    if not why or why in error.message:
+        return error
+    import dataclasses
+
+    return dataclasses.replace(error, message=f"{why}: {error.message}")
 
 
 def _wrong_type(name: str, value: object) -> Result[Frame, PipeError]:
@@ -371,19 +396,66 @@ def _looks_like_frame(param: inspect.Parameter) -> bool:
     return "DataFrame" in text or text in ("Frame", "tdm.Frame")
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    hints: dict[str, Any]
+
+
+def _bind_problem(
+    step_name: str, sig: inspect.Signature, kwargs: Mapping[str, Any], exc: TypeError
+) -> str:
+    """Say which argument is wrong: an unknown keyword first (with the closest known name)."""
+    import difflib
+
+    accepted = [
+        p.name
+        for p in sig.parameters.values()
+        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [] if takes_any else [k for k in kwargs if k not in accepted]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hints.append(f"unexpected {key!r}{hint}")
+        return (
+            f"{step_name}(): {'; '.join(hints)}; it accepts "
+            f"{', '.join(repr(a) for a in accepted) or 'no parameters'}; "
+            f"signature is {step_name}{sig}"
+        )
+    return f"{step_name}(): {exc}; signature is {step_name}{sig}"
+
+
 def _make_factory(
     fn: Callable[..., Any], *, name: str | None, needs_context: bool
 ) -> Callable[..., Pipe]:
     arity, params_sig = _frame_params(fn, 1 if needs_context else 0)
     step_name = name or fn.__name__
 
+    checked: _Checked | None = None  # the body's annotations, resolved on first use
+
     @functools.wraps(fn)
     def factory(*args: Any, **kwargs: Any) -> Pipe:
+        nonlocal checked
         try:
             bound = params_sig.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{step_name}(): {exc}; signature is {step_name}{params_sig}") from None
+            raise StepArgumentError(_bind_problem(step_name, params_sig, kwargs, exc)) from None
+        if checked is None:
+            checked = _Checked(resolved_hints(fn))
+        if checked.hints:
+            problems = argument_problems(step_name, params_sig, checked.hints, bound.arguments)
+            if problems:
+                signature = f"; signature is {step_name}{params_sig}"
+                raise StepArgumentError("; ".join(problems) + signature)
         bound.apply_defaults()
+        check = factory.__dict__.get("__tdm_check__")
+        if check is not None:
+            problem = check(**bound.arguments)
+            if problem:
+                raise StepArgumentError(f"{step_name}(): {problem}")
         return Pipe(
             name=step_name,
             fn=fn,
@@ -411,6 +483,35 @@ def _make_factory(
     }
     factory.__tdm_step__ = True  # type: ignore[attr-defined]
     return factory
+
+
+def check_arguments(
+    factory: Callable[..., Pipe],
+) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+    """Register a build-time check for a step factory's arguments.
+
+    The check gets the bound arguments (defaults included) and returns a message when they are
+    wrong; the factory then raises :class:`~tdm.errors.StepArgumentError` where the step is
+    written (and ``tdm validate`` reports it), instead of failing in the middle of a run.
+
+    >>> import pandas as pd
+    >>> @transform
+    ... def head(df: pd.DataFrame, *, n: int) -> pd.DataFrame:
+    ...     return df.head(n)
+    >>> @check_arguments(head)
+    ... def _(n: int) -> str | None:
+    ...     return None if n >= 0 else f"n={n} must be >= 0"
+    >>> head(n=-1)
+    Traceback (most recent call last):
+    ...
+    tdm.errors.StepArgumentError: head(): n=-1 must be >= 0
+    """
+
+    def register(check: Callable[..., str | None]) -> Callable[..., str | None]:
+        factory.__tdm_check__ = check  # type: ignore[attr-defined]
+        return check
+
+    return register
 
 
 @overload

@@ -36,7 +36,7 @@ from tdm.interpreter.executors import (
 from tdm.interpreter.hooks import Hook, overrides
 from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
 from tdm.interpreter.progress import progress_hook
-from tdm.interpreter.report import NodeReport, RunReport, Status
+from tdm.interpreter.report import NodeMap, NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
 
 __all__ = ["run"]
@@ -135,10 +135,13 @@ def _scheduler_for(
         params=dict(params or {}),
     )
     chosen = resolve(executor, max_workers=max_workers)
-    nodes = {
-        name: NodeReport(name, kind, description, parents)
-        for name, kind, description, parents in _report_rows(pipeline)
-    }
+    nodes = NodeMap(
+        {
+            name: NodeReport(name, kind, description, parents)
+            for name, kind, description, parents in _report_rows(pipeline)
+        },
+        ambiguous=plan.ambiguous_names(),
+    )
     report = RunReport(
         run_id=context.run_id,
         job_id=context.job_id,
@@ -556,10 +559,10 @@ class _Scheduler:
                         try:
                             result: Any = fn(args[0], *call_args, **call_kwargs)
                         except Exception as exc:  # the step's error value, as evaluate makes it
-                            result = step.raised(exc)
+                            result = step.raised(exc, (args[0],))
                         else:
                             if not isinstance(result, dataframe):
-                                result = step.settle(result)
+                                result = step.settle(result, (args[0],))
                     else:
                         result = evaluate(tuple(args), context)
                 finally:
@@ -670,9 +673,9 @@ class _Scheduler:
         handle = self.executor.submit(
             task, [self.handles[p] for p in parents], self.runtime, self.supplied
         )
-        for p in parents:
+        for p in parents:  # a parent may appear twice (a self-join): pop, not del
             if self.unsubmitted[p] == 0 and not self.retained[p]:
-                del self.handles[p]  # released: its last consumer has it now
+                self.handles.pop(p, None)  # released: its last consumer has it now
         return handle
 
     def _record(self, i: int, outcome: NodeOutcome, handle: Any, ready: deque[int]) -> None:
