@@ -526,7 +526,10 @@ def test_the_runs_used_every_secret_and_failed_where_planned(scene: Scene) -> No
     for name in ("validate ok", "validate fail", "dry-run ok", "graph text", "list", "history"):
         assert results[name].returncode == 0, (name, results[name].stderr)
     assert results["run ok (json, debug)"].returncode == 0, results["run ok (json, debug)"].stderr
-    assert "pipeline 'Secure Items': SUCCESS" in results["run ok (json, debug)"].stdout
+    summary = json.loads(results["run ok (json, debug)"].stdout)  # --log-format json: one document
+    assert ("Secure Items", "SUCCESS") in [
+        (p["pipeline"], p["status"]) for p in summary["pipelines"]
+    ]
     assert scene.secure_hits >= 2  # the CLI and the in-process run both got through the auth
     for name in ("run fail (json, debug)", "run fail (text, debug, threads)"):
         result = results[name]

@@ -18,7 +18,7 @@ The file provider reads ``$TDM_HOME/secrets.yml`` (default ``~/.tdm/secrets.yml`
 The environment provider reads ``TDM_SECRET__<NAME>__<KEY>=value`` (names are matched without
 regard to case). The directory provider reads Kubernetes-style mounted secrets, one folder per
 secret and one file per key (``$TDM_SECRETS_DIR/<name>/<key>``). The AWS provider reads AWS
-Secrets Manager (a JSON object per secret; boto3 needed: ``pip install 'tdm[aws]'``).
+Secrets Manager (a JSON object per secret; boto3 needed: ``pip install 'tdm-pipelines[aws]'``).
 """
 
 from __future__ import annotations
@@ -561,7 +561,8 @@ class AwsSecrets:
                 import boto3
             except ImportError:
                 raise SecretNotFoundError(
-                    "AWS Secrets Manager needs boto3; install it with: pip install 'tdm[aws]'"
+                    "AWS Secrets Manager needs boto3; install it with: "
+                    "pip install 'tdm-pipelines[aws]'"
                 ) from None
             from botocore.config import Config
 
