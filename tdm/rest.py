@@ -41,6 +41,7 @@ from tdm.core.rest import (
     PageNumber,
     Pagination,
     Pairs,
+    RedirectPolicy,
     RetryPolicy,
     SecretField,
     StatusPolicy,
@@ -130,6 +131,7 @@ def _request_fields(
     rate_limit: float | None,
     flatten: bool,
     verify: bool,
+    redirects: RedirectPolicy,
     label: str | None,
 ) -> dict[str, Any]:
     """The fields ``get`` and ``fetch_each`` share, normalised once for both."""
@@ -145,6 +147,7 @@ def _request_fields(
         "rate_limit": rate_limit,
         "flatten": flatten,
         "verify": verify,
+        "redirects": redirects,
         "label": label,
     }
 
@@ -166,6 +169,7 @@ def get(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
     expect_total: str | None = None,
 ) -> Pipeline:
@@ -192,6 +196,10 @@ def get(
         rate_limit: the most requests per second (None: no limit).
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
+        redirects: ``"same-origin"`` (the default) follows redirects within the URL's origin
+            (scheme, host, port) and fails on one to another origin, naming both;
+            ``"any"`` follows those too, but without any credential (no auth, no header or
+            query value filled from a secret).
         label: the node's name in the pipeline.
         expect_total: a completeness check: where the server states the number of records,
             ``"header:X-Total-Count"`` (a response header of the first page) or
@@ -225,6 +233,7 @@ def get(
                 rate_limit,
                 flatten,
                 verify,
+                redirects,
                 label,
             ),
         )
@@ -248,6 +257,7 @@ def fetch_each(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
 ) -> FetchEach:
     """One request per row of the input frame; the records of all responses as one frame.
@@ -266,7 +276,8 @@ def fetch_each(
         include_parent: input columns copied onto every result row (default: the columns the
             templates use; ``[]`` for none). A response column with the same name is renamed
             ``<name>_response``.
-        secret, auth, timeout, retry, rate_limit, flatten, verify, label: as in :func:`get`.
+        secret, auth, timeout, retry, rate_limit, flatten, verify, redirects, label: as in
+            :func:`get`.
 
     >>> from tdm import rest
     >>> step = rest.fetch_each("https://api.example.com/users/{user_id}/orders",
@@ -295,6 +306,7 @@ def fetch_each(
             rate_limit,
             flatten,
             verify,
+            redirects,
             label,
         ),
     )

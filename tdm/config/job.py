@@ -29,13 +29,14 @@ from tdm.errors import ConfigError, SecretNotFoundError
 
 if TYPE_CHECKING:
     from tdm._types import Frame
+    from tdm.config.deploy import Deployment
     from tdm.effects.alerts import Alerter
     from tdm.effects.state import StateStore
     from tdm.interpreter.executors import Executor
     from tdm.interpreter.report import RunReport
     from tdm.interpreter.runtime import Runtime
 
-__all__ = ["Deployment", "Job", "LogSettings", "load"]
+__all__ = ["Job", "LogSettings", "load"]
 
 InputValue = Any
 """A frame, or the path of a CSV or Parquet file to read it from."""
@@ -57,14 +58,10 @@ class LogSettings:
         if fmt == "auto":
             fmt = "text" if sys.stderr.isatty() else "json"
         tdm_logging.configure(level=self.level.upper(), fmt=fmt)
+        if fmt == "json":
+            import logging
 
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """Manifests for a scheduler: the documents and their YAML text."""
-
-    documents: tuple[Mapping[str, Any], ...]
-    text: str
+            logging.captureWarnings(True)  # a Python warning is a JSON line too
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,13 +228,12 @@ class Job:
     def deploy(self, kind: Literal["argo", "cronjob"], **options: Any) -> Deployment:
         """Manifests that run this project's scheduled pipelines (see ``tdm deploy``).
 
-        Options are those of :func:`tdm.config.deploy.manifests` (``file``, ``image``, ...).
+        Options are those of :func:`tdm.config.deploy.deployment` (``file``, ``image``, ...).
         """
-        from tdm.config.deploy import manifests, render
+        from tdm.config.deploy import deployment
 
         options.setdefault("file", self.project.source or "pipelines.yml")
-        docs = manifests(self.project, kind=kind, **options)
-        return Deployment(tuple(docs), render(docs, self.project))
+        return deployment(self.project, kind=kind, **options)
 
 
 def load(
@@ -247,6 +243,7 @@ def load(
     env: Mapping[str, str] | None = None,
     registry: Registry | None = None,
     settings: str | os.PathLike[str] | Literal[False] | None = None,
+    state: tuple[str, str | None] | None = None,
 ) -> Job:
     """Load a YAML project into a :class:`Job`: its pipelines and services, built and checked.
 
@@ -257,6 +254,7 @@ def load(
         registry: the type registry (default: built-ins, aliases and entry points).
         settings: shared settings (alert managers, state, secrets, deploy) for every file that
             does not set its own; default ``$TDM_HOME/config.yml`` when it exists; False: none.
+        state: ``(url, secret)`` of an audit store replacing the file's (``tdm run --state``).
 
     Raises:
         ConfigError: naming the file and line (the settings file's for its services).
@@ -270,11 +268,13 @@ def load(
         settings = candidate if candidate.is_file() else False
     if settings is not False:
         project = _merge_settings(project, load_settings(settings, env=env))
+    if state is not None:
+        project = project.with_state(*state)
     built: list[tuple[Any, ComponentSpec]] = []
-    state = None
+    store = None
     if project.state_manager is not None:
-        state = build_service(project.state_manager, "state", registry)
-        built.append((state, project.state_manager))
+        store = build_service(project.state_manager, "state", registry)
+        built.append((store, project.state_manager))
     alerters = []
     for comp in project.alert_managers:
         alerter = build_service(comp, "alert", registry)
@@ -284,7 +284,7 @@ def load(
     return Job(
         project=project,
         secrets=project.secrets_provider(),
-        state=state,
+        state=store,
         alerters=tuple(alerters),
         services=tuple(built),
     )
