@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tdm.config._yaml import LineDict, LineList, parse_yaml
+from tdm.config._yaml import LineDict, LineList, YamlLimits, check_size, parse_yaml
 from tdm.config.compat import translate
 from tdm.config.project import ComponentSpec, PipelineSpec, PipeSpec, Project
 from tdm.config.registry import FIRST_POSITIONAL, Kind, Registry, TypeEntry, default_registry
@@ -88,6 +88,7 @@ def load_yaml(
     params: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     registry: Registry | None = None,
+    limits: YamlLimits | None = None,
 ) -> Project:
     """Load a YAML file (or YAML text) into a :class:`~tdm.config.project.Project`.
 
@@ -96,6 +97,8 @@ def load_yaml(
         params: values for ``${params.x}`` (they override the file's ``params:`` defaults).
         env: the environment for ``${env.X}`` (default: ``os.environ``).
         registry: the type registry (default: built-ins, aliases and entry points).
+        limits: size, depth and alias limits (default: :meth:`YamlLimits.from_env`, which
+            reads ``TDM_YAML_MAX_BYTES`` and friends from ``env``).
 
     Raises:
         ConfigError: with file, line, pipeline and pipe, what is wrong and how to fix it.
@@ -116,12 +119,15 @@ def load_yaml(
     >>> project.pipeline("Totals") == expected
     True
     """
-    text, file = _read(source)
+    env = env if env is not None else os.environ
+    limits = limits if limits is not None else YamlLimits.from_env(env)
+    text, file = _read(source, limits)
     loader = _Loader(
         file=file or TEXT_SOURCE,
         params=dict(params or {}),
-        env=env if env is not None else os.environ,
+        env=env,
         registry=registry or default_registry(),
+        limits=limits,
     )
     return loader.load(text)
 
@@ -132,17 +138,20 @@ def load_settings(path: str | os.PathLike[str], *, env: Mapping[str, str] | None
     It has the top-level keys of a pipeline file except the pipelines themselves; the CLI uses
     its settings for every pipeline file that does not set its own.
     """
-    text, file = _read(path)
+    env = env if env is not None else os.environ
+    limits = YamlLimits.from_env(env)
+    text, file = _read(path, limits)
     loader = _Loader(
         file=file,
         params={},
-        env=env if env is not None else os.environ,
+        env=env,
         registry=default_registry(),
+        limits=limits,
     )
     return loader.load(text, settings_only=True)
 
 
-def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:
+def _read(source: str | os.PathLike[str], limits: YamlLimits) -> tuple[str, str | None]:
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and "\n" not in source and not source.lstrip().startswith("{")
     ):
@@ -154,6 +163,7 @@ def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:
         if path.is_dir():
             raise ConfigError(f"{str(path)!r} is a directory; pass a pipeline YAML file")
         try:
+            check_size(path.stat().st_size, source=str(path), limits=limits)
             return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read the file: {exc}", file=str(path)) from None
@@ -225,7 +235,9 @@ class _Loader:
         params: dict[str, Any],
         env: Mapping[str, str],
         registry: Registry,
+        limits: YamlLimits,
     ) -> None:
+        self.limits = limits
         self.file = file
         self.params = params
         self.env = env
@@ -235,7 +247,7 @@ class _Loader:
     # top level ------------------------------------------------------------------------------
     def load(self, text: str, *, settings_only: bool = False) -> Project:
         where = _Where(self.file, None)
-        doc = parse_yaml(text, source=self.file)
+        doc = parse_yaml(text, source=self.file, limits=self.limits)
         if doc is None:
             raise where.at(1).error(
                 "the file is empty; declare `pipelines:` with at least one pipeline"
@@ -560,11 +572,12 @@ class _Loader:
             raise where.at(decl.type_line).error(_bare(exc)) from None
         kwargs = {k: _plain(v) for k, v in config.items()}
         lines = dict(config.lines)
+        sig = _signature(factory)
         for key in IGNORED_PIPE_CONFIG:
-            kwargs.pop(key, None)
+            if sig is None or not _accepts(sig, key, explicit=True):
+                kwargs.pop(key, None)  # original tdm's bookkeeping keys, unless a parameter
         secret = self._secret(kwargs, config, where)
         is_step = bool(getattr(factory, "__tdm_step__", False))
-        sig = _signature(factory)
         if not is_step and sig is not None and _looks_like_plain_step(sig):
             raise where.error(
                 f"{decl.type} is a plain function of a frame; decorate it with @tdm.transform "
@@ -783,6 +796,8 @@ class _Loader:
             raise where.at(raw.key_line("type")).error(f"{what} needs a `type`")
         try:
             entry = self.registry.lookup(type_name, kind)
+            if entry.origin == "dotted path":
+                self.registry.resolve(entry)  # imports it and checks it is a tdm factory
         except ConfigError as exc:
             raise where.at(raw.key_line("type")).error(_bare(exc)) from None
         config = raw.get("config") or LineDict()

@@ -19,6 +19,7 @@ from returns.result import Failure, Result, Success
 
 from tdm._types import Frame
 from tdm.core.context import RunContext
+from tdm.core.marks import mark_factory
 
 if TYPE_CHECKING:
     from tdm.core.pipeline import Pipeline
@@ -400,7 +401,7 @@ def _make_factory(
         if p.default is not inspect.Parameter.empty or p.kind in empty_variadic
     }
     factory.__tdm_step__ = True  # type: ignore[attr-defined]
-    return factory
+    return mark_factory(factory, "step")
 
 
 @overload
