@@ -323,6 +323,13 @@ def parse_yaml(text: str, *, source: str | None = None, limits: YamlLimits | Non
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if "nesting depth" in problem:  # libyaml's own guard, past ours for flow collections
+            raise ConfigError(
+                f"the YAML is nested more than {limits.max_depth} levels deep; a pipeline "
+                "file needs a handful of levels: flatten this value",
+                file=source,
+                line=line,
+            ) from None
         context = f" ({exc.context})" if exc.context and exc.problem else ""
         start = exc.context_mark
         if exc.problem and start is not None and mark is not None and start.line != mark.line:

@@ -238,6 +238,7 @@ class _Loader:
         limits: YamlLimits,
     ) -> None:
         self.limits = limits
+        self._substituted: set[int] = set()
         self.file = file
         self.params = params
         self.env = env
@@ -335,6 +336,10 @@ class _Loader:
 
     # substitution ---------------------------------------------------------------------------
     def _substitute(self, value: Any, where: _Where, *, allow_params: bool = True) -> Any:
+        if isinstance(value, LineDict | LineList):
+            if id(value) in self._substituted:  # one value behind several aliases: once
+                return value
+            self._substituted.add(id(value))
         if isinstance(value, LineDict):
             if isinstance(value.get("name"), str):
                 value["name"] = self._substitute(
