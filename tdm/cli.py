@@ -19,7 +19,7 @@ from tdm.config import Project, load_yaml
 from tdm.config.project import ComponentSpec, PipelineSpec
 from tdm.config.registry import FIRST_POSITIONAL, Kind, default_registry
 from tdm.effects.secrets import scrub, tdm_home
-from tdm.errors import ConfigError, DefinitionError, InputError, TdmError
+from tdm.errors import ConfigError, DefinitionError, InputError, StateError, TdmError
 
 __all__ = ["cli", "main"]
 
@@ -287,6 +287,11 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
 @click.option(
     "--show", type=int, default=0, metavar="N", help="Print the first N rows of each output."
 )
+@click.option(
+    "--require-audit",
+    is_flag=True,
+    help="Exit 1 when a run's audit record was not saved (even if the run succeeded).",
+)
 def run(
     file: str,
     pipelines: tuple[str, ...],
@@ -301,6 +306,7 @@ def run(
     fail_fast: bool,
     inputs: tuple[str, ...],
     show: int,
+    require_audit: bool,
 ) -> None:
     """Run the pipelines of FILE (all, or those named with --pipeline)."""
     import tdm
@@ -323,6 +329,7 @@ def run(
         project.check_secrets()
     runtime = _observability(project, log_format=log_format, log_level=log_level, progress=progress)
     failed: list[str] = []
+    unaudited: list[str] = []
     with chosen_executor:  # one connection (pool, cluster client) for every pipeline
         for spec in chosen:
             wanted = set(spec.pipeline.inputs())
@@ -341,6 +348,8 @@ def run(
             click.echo(_summary(spec, report, show))
             if report.status is not tdm.Status.SUCCESS:
                 failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
+            if report.audit_saved is not True:
+                unaudited.append(f"{spec.name!r} (run {report.run_id})")
     if failed:
         click.echo(
             "RunError: "
@@ -348,6 +357,15 @@ def run(
             + " (see the per-pipe report above)",
             err=True,
         )
+    if require_audit and unaudited:
+        click.echo(
+            "StateError: the audit record of pipeline "
+            + ", ".join(unaudited)
+            + " was not saved, and --require-audit asks for every run to be recorded "
+            "(the reason is in the summary above; the record is in the ERROR log)",
+            err=True,
+        )
+    if failed or (require_audit and unaudited):
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
@@ -380,10 +398,23 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
         if record.error is not None and record.status.value == "FAILURE":
             line += f"\n           {scrub(str(record.error))}"
         lines.append(line.rstrip())
+    if report.hook_errors:
+        lines.append("  not done (the run's status above stands):")
+        lines += [f"    {_hook_failure(text)}" for text in report.hook_errors]
     if show > 0:
         for name, frame in report.outputs.items():
             lines += [f"  output {name!r}:", frame.head(show).to_string(index=False)]
     return "\n".join(lines)
+
+
+def _hook_failure(text: str) -> str:
+    """One line of the summary for a hook failure, saying what was not done."""
+    text = scrub(text)
+    if text.startswith("audit record"):
+        return f"AUDIT RECORD NOT SAVED: {text}"
+    if text.startswith("alert via"):
+        return f"ALERT NOT SENT: {text}"
+    return f"HOOK FAILED: {text}"
 
 
 @cli.command()
@@ -480,7 +511,11 @@ def history(
     if state_url is not None:
         is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
         store = state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
-    frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
+    try:
+        frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
+    except StateError as exc:  # an unreadable store is bad input, not a failed run
+        click.echo(f"StateError: {scrub(str(exc))}", err=True)
+        raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
     if as_json:
         for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():
             click.echo(line)

@@ -64,7 +64,7 @@ class LineList(list[Any]):
 class YamlLimits:
     """How big a YAML file may be, and how much its aliases may expand.
 
-    The defaults admit any hand-written or generated pipeline file (50,000 pipes is ~8 MB) and
+    The defaults admit any hand-written or generated pipeline file (50,000 pipes is ~5 MB) and
     stop hostile ones (an "alias bomb" whose anchors expand to billions of values, or nesting
     thousands deep) in milliseconds. ``from_env`` reads overrides from ``TDM_YAML_MAX_BYTES``
     (``16MB``, ``500k`` or a number), ``TDM_YAML_MAX_DEPTH``, ``TDM_YAML_MAX_ALIASES`` and
@@ -80,7 +80,7 @@ class YamlLimits:
     2097152
     """
 
-    max_bytes: int = 16 * 1024 * 1024
+    max_bytes: int = 8 * 1024 * 1024
     max_depth: int = 100
     max_aliases: int = 100_000
     max_alias_values: int = 1_000_000

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final, Self
 
 from tdm.effects.secrets import SecretsProvider, default_secrets, known_values, scrub, tdm_home
+from tdm.errors import StateError
 
 __all__ = [
     "FileStore",
@@ -506,15 +507,26 @@ class SQLiteStore(StateStore):
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
-        found = self._connect().execute(sql, args).fetchall()
+        found = self._read(sql, args).fetchall()
         return [_run_from_row(wanted, row) for row in found]
 
+    def _read(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        """Run a query; a file that is not a readable audit database is a clear StateError."""
+        try:
+            return self._connect().execute(sql, args)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StateError(
+                f"cannot read the audit store {self.describe()}: {exc}; it is not a readable "
+                "tdm audit database (corrupt, another kind of file, or in a folder where "
+                "SQLite cannot create its -wal/-shm files): move it aside (the next run "
+                "starts a new one) or point --state at the right file"
+            ) from None
+
     def get(self, run_id: str) -> RunRecord:
-        row = (
-            self._connect()
-            .execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,))
-            .fetchone()
-        )
+        row = self._read(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.describe()}")
         return _run_from_row(_RUN_COLUMNS, row)

@@ -26,7 +26,6 @@ from tdm.effects.alerts import Alert, Kind, build_alerters
 from tdm.effects.logging import bind_run, unbind
 from tdm.effects.secrets import scrub
 from tdm.effects.state import RunRecord, StateStore, redact, schema_fingerprint
-from tdm.errors import StateError
 from tdm.interpreter.hooks import Hook
 from tdm.interpreter.report import NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
@@ -324,10 +323,13 @@ class StateHook(Hook):
                 where, self.attempts, report.run_id, cause, record.to_json(),
                 extra={"event": "audit_failed", "status": str(report.status)},
             )  # fmt: skip
-            raise StateError(
+            report.audit_saved = False
+            report.hook_errors.append(
                 f"audit record of run {report.run_id} not saved to {where} after "
                 f"{self.attempts} attempt(s): {cause} (the record is in the ERROR log)"
-            ) from None
+            )
+            return
+        report.audit_saved = True
 
 
 _LAST_STATUS: dict[str, str] = {}

@@ -123,6 +123,8 @@ class RunReport:
         executor: the executor's name.
         pipeline_name: a human name for the pipeline (audit trail, alerts, logs).
         hook_errors: what observers (audit store, alerters, user hooks) failed to do.
+        audit_saved: whether the run's audit record was saved: True, False (the reason is in
+            ``hook_errors``), or None when the runtime has no audit store.
     """
 
     run_id: str
@@ -139,6 +141,7 @@ class RunReport:
     executor: str = "sequential"
     hook_errors: list[str] = field(default_factory=list)
     pipeline_name: str = ""
+    audit_saved: bool | None = None
 
     @property
     def ok(self) -> bool:
