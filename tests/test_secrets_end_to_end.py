@@ -85,6 +85,7 @@ from typing import ClassVar
 import pandas as pd
 
 from tdm.core import Effect
+from tdm.core.marks import mark_factory
 from tdm.effects import EffectEnv, handle
 
 log = logging.getLogger("leaky_steps")
@@ -121,6 +122,9 @@ def _check(effect: LicenceCheck, frames: tuple[pd.DataFrame, ...], env: EffectEn
 
 def licence_check(*, secret: str | None = None, label: str | None = None) -> LicenceCheck:
     return LicenceCheck(secret=secret, label=label)
+
+
+mark_factory(licence_check, "sink")  # YAML names only factories tdm marked
 '''
 
 IN_PROCESS = '''\

@@ -25,7 +25,7 @@ __all__ = ["FACTORY_KINDS", "FactoryKind", "factory_kind", "mark_factory"]
 FactoryKind = Literal["step", "source", "sink"]
 FACTORY_KINDS: tuple[str, ...] = get_args(FactoryKind)
 
-_ATTRIBUTE = "__tdm_factory__"
+_ATTRIBUTE = "__tdm_kind__"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
