@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from tdm.core.pipeline import Pipeline
-from tdm.core.rest_effects import (
+from tdm.core.rest import (
     ApiKey,
     Auth,
     Basic,
