@@ -11,15 +11,26 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tdm.config import Project, load_yaml
-from tdm.config.project import ComponentSpec, PipelineSpec
-from tdm.config.registry import FIRST_POSITIONAL, Kind, default_registry
-from tdm.effects.secrets import scrub, tdm_home
 from tdm.errors import ConfigError, DefinitionError, InputError, StateError, TdmError
+
+# The config loader, the interpreter and pandas load inside the commands that need them, so
+# ``tdm --help`` and ``tdm --version`` start in a fraction of the time.
+if TYPE_CHECKING:
+    from tdm.config import Project
+    from tdm.config.project import ComponentSpec, PipelineSpec
+    from tdm.config.registry import Kind
+
+
+def _scrub(text: str) -> str:
+    """``text`` without known secret values (see :func:`tdm.effects.secrets.scrub`)."""
+    from tdm.effects.secrets import scrub as scrub_secrets
+
+    return scrub_secrets(text)
+
 
 __all__ = ["cli", "main"]
 
@@ -37,7 +48,7 @@ class _TdmGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TdmError as exc:
-            click.echo(f"{type(exc).__name__}: {scrub(str(exc))}", err=True)
+            click.echo(f"{type(exc).__name__}: {_scrub(str(exc))}", err=True)
             raise click.exceptions.Exit(_exit_code(exc)) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -48,7 +59,7 @@ class _TdmGroup(click.Group):
             if os.environ.get("TDM_DEBUG"):
                 raise
             click.echo(
-                f"InternalError: {type(exc).__name__}: {scrub(str(exc))} (a bug in tdm or a "
+                f"InternalError: {type(exc).__name__}: {_scrub(str(exc))} (a bug in tdm or a "
                 "plugin; rerun with TDM_DEBUG=1 for the traceback and report it)",
                 err=True,
             )
@@ -111,6 +122,9 @@ def _project_paths(file: str) -> None:
 
 
 def _load(file: str, params: Mapping[str, Any] | None = None) -> Project:
+    from tdm.config import load_yaml
+    from tdm.effects.secrets import tdm_home
+
     _project_paths(file)
     project = load_yaml(file, params=params)
     settings_file = tdm_home() / "config.yml"
@@ -189,6 +203,8 @@ def _configure_logging(log_format: str, log_level: str) -> None:
 
 def _component(spec: ComponentSpec, kind: Kind) -> Any:
     """Build an alert manager or state store from its YAML spec (None for a null alerter)."""
+    from tdm.config.registry import FIRST_POSITIONAL
+
     module_name, _, attr = spec.target.partition(":")
     what = "alert manager" if kind == "alert" else "state manager"
     try:
@@ -347,7 +363,7 @@ def run(
             )
             click.echo(_summary(spec, report, show))
             if report.status is not tdm.Status.SUCCESS:
-                failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
+                failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
             if report.audit_saved is not True:
                 unaudited.append(f"{spec.name!r} (run {report.run_id})")
     if failed:
@@ -396,7 +412,7 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
         took = "" if record.duration_s is None else f"{record.duration_s:.3f} s"
         line = f"  {record.status.value:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
         if record.error is not None and record.status.value == "FAILURE":
-            line += f"\n           {scrub(str(record.error))}"
+            line += f"\n           {_scrub(str(record.error))}"
         lines.append(line.rstrip())
     if report.hook_errors:
         lines.append("  not done (the run's status above stands):")
@@ -409,7 +425,7 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
 
 def _hook_failure(text: str) -> str:
     """One line of the summary for a hook failure, saying what was not done."""
-    text = scrub(text)
+    text = _scrub(text)
     if text.startswith("audit record"):
         return f"AUDIT RECORD NOT SAVED: {text}"
     if text.startswith("alert via"):
@@ -505,16 +521,11 @@ def history(
     """Show past runs from the audit trail, newest first."""
     import tdm.state as state
 
-    store: Any = None
-    if secret is not None and state_url is None:
-        raise InputError("--secret names the credentials of a --state store; give --state too")
-    if state_url is not None:
-        is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
-        store = state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
+    store = _store(state_url, secret)
     try:
         frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
     except StateError as exc:  # an unreadable store is bad input, not a failed run
-        click.echo(f"StateError: {scrub(str(exc))}", err=True)
+        click.echo(f"StateError: {_scrub(str(exc))}", err=True)
         raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
     if as_json:
         for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():
@@ -534,6 +545,79 @@ def history(
     click.echo(shown.to_string(index=False))
 
 
+def _store(state_url: str | None, secret: str | None, *, must_exist: bool = False) -> Any:
+    """The audit store named by --state (None: the default one) with --secret's credentials."""
+    import tdm.state as state
+
+    if secret is not None and state_url is None:
+        raise InputError("--secret names the credentials of a --state store; give --state too")
+    if state_url is None:
+        return None
+    is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
+    if is_db and must_exist and not Path(state_url).expanduser().is_file():
+        raise InputError(f"--state {state_url}: no such audit database (a *.db file)")
+    return state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
+
+
+_STATE_HELP = (
+    "Read this store: a SQLite file (*.db) or a folder URL of a file store "
+    "(default: $TDM_HOME/state.db)."
+)
+
+
+def _read_store(state_url: str | None, secret: str | None) -> Any:
+    store = _store(state_url, secret, must_exist=True)
+    if store is None:
+        from tdm.interpreter.runtime import Runtime
+
+        store = Runtime.default().state
+    return store
+
+
+@cli.command()
+@click.option("--state", "state_url", help=_STATE_HELP)
+@click.option("--secret", metavar="NAME", help="The secret holding the --state store's options.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    envvar="TDM_UI_TOKEN",
+    help="Require this token on every request (needed to listen beyond this machine).",
+)
+def ui(state_url: str | None, secret: str | None, host: str, port: int, token: str | None) -> None:
+    """Browse the audit trail in a local, read-only web page (needs tdm[ui])."""
+    try:
+        from tdm.ui.app import check_bind, serve
+    except ImportError as exc:
+        raise InputError(
+            f"tdm ui needs starlette and uvicorn: pip install 'tdm[ui]' ({exc})"
+        ) from None
+    check_bind(host, token)
+    serve(_read_store(state_url, secret), host=host, port=port, token=token, echo=click.echo)
+
+
+@cli.command()
+@click.option(
+    "--html",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the report to this HTML file.",
+)
+@click.option("--run", "run_id", help="Only this run (its id).")
+@click.option("--pipeline", help="This pipeline: its runs over time and its recent runs.")
+@click.option("--state", "state_url", help=_STATE_HELP)
+@click.option("--secret", metavar="NAME", help="The secret holding the --state store's options.")
+def report(
+    path: str, run_id: str | None, pipeline: str | None, state_url: str | None, secret: str | None
+) -> None:
+    """Write the run browser's pages as one self-contained HTML file."""
+    from tdm.ui.report import write_report
+
+    written = write_report(path, _read_store(state_url, secret), run=run_id, pipeline=pipeline)
+    click.echo(f"wrote {written}")
+
+
 @cli.command()
 @click.option(
     "--kind",
@@ -544,6 +628,8 @@ def history(
 )
 def types(kind: Kind) -> None:
     """List the type names YAML may use (built-ins, original aliases, plugins)."""
+    from tdm.config.registry import default_registry
+
     rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE")]
     for name, entry in default_registry().entries(kind):
         rows.append((name, entry.target, entry.origin, "yes" if _available(entry.target) else "no"))
