@@ -10,9 +10,10 @@ file size, nesting depth, alias count and the number of values aliases expand to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +158,14 @@ class _Composer(Composer):
         self._heights: list[int] = [0]  # the deepest child of each open collection
         self._anchored: dict[int, tuple[int, int]] = {}  # id(node) -> (size, height)
 
+    def fail_depth(self, mark: Any) -> ConfigError:
+        """The error for a value nested deeper than the limit, at ``mark``."""
+        return self._fail(
+            f"the YAML is nested more than {self.limits.max_depth} levels deep; a pipeline "
+            "file needs a handful of levels: flatten this value (or raise TDM_YAML_MAX_DEPTH)",
+            mark,
+        )
+
     def _fail(self, message: str, mark: Any) -> ConfigError:
         line = mark.line + 1 if mark is not None else None
         return ConfigError(message, file=self.source, line=line)
@@ -168,11 +177,7 @@ class _Composer(Composer):
             return self._alias(node, event)
         event = self.peek_event()
         if self._depth >= self.limits.max_depth:
-            raise self._fail(
-                f"the YAML is nested more than {self.limits.max_depth} levels deep; a pipeline "
-                "file needs a handful of levels: flatten this value (or raise TDM_YAML_MAX_DEPTH)",
-                event.start_mark,
-            )
+            raise self.fail_depth(event.start_mark)
         self._depth += 1
         self._heights.append(0)
         start = self._count
@@ -237,9 +242,16 @@ class _Loader(CParser, _Composer, SafeConstructor, Resolver):
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
         self._setup_limits(limits, source)
+        # Without an anchor there is no alias to bound, and libyaml composes several times
+        # faster than the bounded composer; the constructors still bound the depth.
+        self._anchor_free = "&" not in text
+        self.construct_depth = 0
 
-    # libyaml's parser also composes; the bounded composer must do it instead
-    get_single_node = _Composer.get_single_node
+    def get_single_node(self) -> Any:
+        if self._anchor_free:
+            return CParser.get_single_node(self)
+        return _Composer.get_single_node(self)
+
     compose_document = _Composer.compose_document
     compose_node = _Composer.compose_node
     check_node = _Composer.check_node
@@ -256,7 +268,24 @@ _Loader.add_implicit_resolver(
 )
 
 
+@contextlib.contextmanager
+def _nested(loader: _Loader, node: yaml.Node) -> Iterator[None]:
+    """One level deeper while constructing ``node`` (bounded like the composer's levels)."""
+    loader.construct_depth += 1
+    try:
+        if loader.construct_depth > loader.limits.max_depth:
+            raise loader.fail_depth(node.start_mark)
+        yield
+    finally:
+        loader.construct_depth -= 1
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    with _nested(loader, node):
+        return _mapping(loader, node)
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     result = LineDict()
     result.line = node.start_mark.line + 1
@@ -284,10 +313,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = node.start_mark.line + 1
-    result.lines = [child.start_mark.line + 1 for child in node.value]
-    return result
+    with _nested(loader, node):
+        result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+        result.line = node.start_mark.line + 1
+        result.lines = [child.start_mark.line + 1 for child in node.value]
+        return result
 
 
 _Loader.add_constructor(  # type: ignore[type-var]

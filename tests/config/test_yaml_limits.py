@@ -66,6 +66,13 @@ def test_an_alias_bomb_inside_a_pipe_config_is_refused(tmp_path: Path) -> None:
     _refused(path, 18, "an alias bomb")
 
 
+def test_deep_nesting_with_anchors_is_bounded_by_the_composer() -> None:
+    text = "x: &x 1\n" + "".join(f"{'  ' * i}k{i}:\n" for i in range(400)) + "  " * 400 + "v\n"
+    with pytest.raises(ConfigError, match="nested more than 100 levels deep") as info:
+        parse_yaml(text, source="f.yml")
+    assert info.value.line == 101
+
+
 def test_alias_count_and_depth_through_aliases_are_bounded() -> None:
     many = "a: &a 1\nb: [" + ", ".join(["*a"] * 50) + "]\n"
     with pytest.raises(ConfigError, match=r"more than 10 aliases") as info:
@@ -95,7 +102,8 @@ def test_a_recursive_alias_is_refused() -> None:
 def test_deep_nesting_is_a_clear_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "deep.yml"
     path.write_text(text)
-    _refused(path, 1 if text.startswith("a:") else 100, "nested more than 100 levels deep")
+    # the 101st level: a key's value on line 101 (or its key on line 100 when composed by tdm)
+    _refused(path, 1 if text.startswith("a:") else 101, "nested more than 100 levels deep")
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
