@@ -36,7 +36,7 @@ from tdm.interpreter.executors import (
 from tdm.interpreter.hooks import Hook, overrides
 from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
 from tdm.interpreter.progress import progress_hook
-from tdm.interpreter.report import NodeReport, RunReport, Status
+from tdm.interpreter.report import NodeMap, NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
 
 __all__ = ["run"]
@@ -135,10 +135,13 @@ def _scheduler_for(
         params=dict(params or {}),
     )
     chosen = resolve(executor, max_workers=max_workers)
-    nodes = {
-        name: NodeReport(name, kind, description, parents)
-        for name, kind, description, parents in _report_rows(pipeline)
-    }
+    nodes = NodeMap(
+        {
+            name: NodeReport(name, kind, description, parents)
+            for name, kind, description, parents in _report_rows(pipeline)
+        },
+        ambiguous=plan.ambiguous_names(),
+    )
     report = RunReport(
         run_id=context.run_id,
         job_id=context.job_id,
