@@ -218,8 +218,7 @@ class PipelineBuilder:
         lines = dict(config.lines)
         sig = _signature(factory)
         for key in IGNORED_PIPE_CONFIG:
-            if sig is None or not _accepts(sig, key, explicit=True):
-                kwargs.pop(key, None)  # original tdm's bookkeeping keys, unless a parameter
+            kwargs.pop(key, None)
         secret = self._secret(kwargs, config, where)
         is_step = bool(getattr(factory, "__tdm_step__", False))
         if not is_step and sig is not None and _looks_like_plain_step(sig):

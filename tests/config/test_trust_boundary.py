@@ -231,29 +231,6 @@ def test_config_values_are_type_checked_before_anything_runs(tmp_path: Path) -> 
     assert not out_file.exists()
 
 
-def test_a_factory_parameter_called_name_gets_its_value(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "trust_named_steps.py").write_text(
-        textwrap.dedent(
-            """\
-            import tdm
-
-            @tdm.transform
-            def tag(df, *, name: str):
-                return df.assign(tag=name)
-            """
-        )
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    project = load_yaml(
-        "{pipelines: [{name: P, pipes: [{name: s, type: input},"
-        " {name: t, type: 'trust_named_steps:tag', config: {parents: [s], name: hello}}]}]}"
-    )
-    out = tdm.run(project.pipeline(), inputs={"s": pd.DataFrame({"a": [1]})}).output
-    assert out["tag"].tolist() == ["hello"]
-
-
 def test_built_in_factories_are_trusted_by_dotted_path_too() -> None:
     project = load_yaml(
         "{pipelines: [{name: P, pipes: [{name: s, type: input},"
