@@ -41,6 +41,7 @@ from tdm.core.rest import (
     PageNumber,
     Pagination,
     Pairs,
+    RedirectPolicy,
     RetryPolicy,
     SecretField,
     StatusPolicy,
@@ -127,6 +128,7 @@ def _request_fields(
     rate_limit: float | None,
     flatten: bool,
     verify: bool,
+    redirects: RedirectPolicy,
     label: str | None,
 ) -> dict[str, Any]:
     """The fields ``get`` and ``fetch_each`` share, normalised once for both."""
@@ -142,6 +144,7 @@ def _request_fields(
         "rate_limit": rate_limit,
         "flatten": flatten,
         "verify": verify,
+        "redirects": redirects,
         "label": label,
     }
 
@@ -163,6 +166,7 @@ def get(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
     expect_total: str | None = None,
 ) -> Pipeline:
@@ -189,6 +193,10 @@ def get(
         rate_limit: the most requests per second (None: no limit).
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
+        redirects: ``"same-origin"`` (the default) follows redirects within the URL's origin
+            (scheme, host, port) and fails on one to another origin, naming both;
+            ``"any"`` follows those too, but without any credential (no auth, no header or
+            query value filled from a secret).
         label: the node's name in the pipeline.
         expect_total: a completeness check: where the server states the number of records,
             ``"header:X-Total-Count"`` (a response header of the first page) or
@@ -222,6 +230,7 @@ def get(
                 rate_limit,
                 flatten,
                 verify,
+                redirects,
                 label,
             ),
         )
@@ -245,6 +254,7 @@ def fetch_each(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
 ) -> FetchEach:
     """One request per row of the input frame; the records of all responses as one frame.
@@ -263,7 +273,8 @@ def fetch_each(
         include_parent: input columns copied onto every result row (default: the columns the
             templates use; ``[]`` for none). A response column with the same name is renamed
             ``<name>_response``.
-        secret, auth, timeout, retry, rate_limit, flatten, verify, label: as in :func:`get`.
+        secret, auth, timeout, retry, rate_limit, flatten, verify, redirects, label: as in
+            :func:`get`.
 
     >>> from tdm import rest
     >>> step = rest.fetch_each("https://api.example.com/users/{user_id}/orders",
@@ -292,6 +303,7 @@ def fetch_each(
             rate_limit,
             flatten,
             verify,
+            redirects,
             label,
         ),
     )
