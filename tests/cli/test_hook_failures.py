@@ -47,7 +47,7 @@ def _pipeline(tmp_path: Path, *, n: int = 1, extra: str = "") -> list[str]:
             """
         )
     )
-    return [str(path), "--input", f"src={source}", "--log-format", "json"]
+    return [str(path), "--input", f"src={source}", "--log-format", "text"]
 
 
 def _home() -> Path:
