@@ -491,7 +491,17 @@ def history(
     columns = (
         ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out", "error"]
         if nodes
-        else ["run_id", "pipeline_id", "status", "started_at", "duration_s", "rows_out", "error"]
+        else [
+            "run_id",
+            "pipeline_id",
+            "status",
+            "started_at",
+            "duration_s",
+            "nodes",
+            "failed",
+            "rows_out",
+            "error",
+        ]  # fmt: skip
     )
     shown = frame[columns].copy()
     shown["error"] = shown["error"].fillna("").str.slice(0, 60)

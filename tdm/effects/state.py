@@ -160,6 +160,20 @@ class RunRecord:
     node_table: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     schemas: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    nodes_total: int | None = None
+    """How many nodes the run had (kept apart from :attr:`node_table` so that a listing
+    without the nodes still counts them; None in records written before it existed)."""
+    nodes_failed: int | None = None
+    """How many of them failed."""
+
+    def __post_init__(self) -> None:
+        statuses = self.node_table.get("status") if self.node_table else None
+        if statuses is not None:  # the table, when present, is the truth
+            if self.nodes_total is None:
+                object.__setattr__(self, "nodes_total", len(statuses))
+            if self.nodes_failed is None:
+                failed = sum(1 for st in statuses if st == "FAILURE")
+                object.__setattr__(self, "nodes_failed", failed)
 
     @property
     def nodes(self) -> tuple[NodeRecord, ...]:
@@ -192,6 +206,8 @@ class RunRecord:
     @property
     def node_count(self) -> int:
         """How many nodes the run had."""
+        if self.nodes_total is not None:
+            return self.nodes_total
         return len(self.node_table.get("name") or ())
 
     @property
@@ -225,7 +241,6 @@ class RunRecord:
 
     def summary_row(self) -> dict[str, Any]:
         """The run as one flat row (what ``tdm.history`` shows)."""
-        statuses = self.node_table.get("status") or ()
         return {
             "run_id": self.run_id,
             "pipeline_id": self.pipeline_id,
@@ -236,8 +251,8 @@ class RunRecord:
             "duration_s": self.duration_s,
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
-            "nodes": len(statuses),
-            "failed": sum(1 for st in statuses if st == "FAILURE"),
+            "nodes": self.node_count,
+            "failed": self.nodes_failed or 0,
             "error": self.error,
             "job_id": self.job_id,
             "executor": self.executor,
@@ -385,7 +400,9 @@ CREATE TABLE IF NOT EXISTS runs (
     hook_errors TEXT NOT NULL,
     node_table TEXT NOT NULL,
     schemas TEXT NOT NULL,
-    schema_version INTEGER NOT NULL
+    schema_version INTEGER NOT NULL,
+    nodes_total INTEGER,
+    nodes_failed INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
@@ -395,9 +412,18 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 _RUN_COLUMNS: Final = (
     "run_id", "job_id", "pipeline_id", "pipeline_name", "tdm_version", "status", "started_at",
     "finished_at", "duration_s", "error", "executor", "host", "rows_in", "rows_out", "params",
-    "plan", "hook_errors", "node_table", "schemas", "schema_version",
+    "plan", "hook_errors", "node_table", "schemas", "schema_version", "nodes_total",
+    "nodes_failed",
 )  # fmt: skip
 _LIGHT: Final = tuple(c for c in _RUN_COLUMNS if c not in ("node_table", "schemas", "plan"))
+
+
+_COUNTED: Final = {
+    "nodes_total": "COALESCE(nodes_total, json_array_length(node_table, '$.name'))",
+    "nodes_failed": "COALESCE(nodes_failed, (SELECT count(*) FROM json_each(node_table, "
+    "'$.status') WHERE value = 'FAILURE'))",
+}
+"""Rows written before the counts were kept: count them from the node table, in SQL."""
 
 
 def _dumps(value: Any) -> str:
@@ -410,8 +436,19 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.started_at, run.finished_at, run.duration_s, run.error, run.executor, run.host,
         run.rows_in, run.rows_out, _dumps(dict(run.params)), run.plan,
         _dumps(list(run.hook_errors)), _dumps(run.node_table), _dumps(run.schemas),
-        run.schema_version,
+        run.schema_version, run.nodes_total, run.nodes_failed,
     )  # fmt: skip
+
+
+_ADDED_COLUMNS: Final = {"nodes_total": "INTEGER", "nodes_failed": "INTEGER"}
+"""Columns added after the first release: a database made before them gets them on open."""
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for name, kind in _ADDED_COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
 
 class SQLiteStore(StateStore):
@@ -449,6 +486,7 @@ class SQLiteStore(StateStore):
                 # WAL lets readers and one writer work at once; the mode persists in the file.
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_DDL)
+                _migrate(conn)
                 self._ready = True
             # In WAL mode NORMAL never corrupts the file; a power cut may lose the last runs.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -499,7 +537,7 @@ class SQLiteStore(StateStore):
             where.append("status = ?")
             args.append(status.upper())
         wanted = _RUN_COLUMNS if nodes else _LIGHT
-        sql = f"SELECT {', '.join(wanted)} FROM runs"
+        sql = f"SELECT {', '.join(_COUNTED.get(c, c) for c in wanted)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, rowid DESC"
