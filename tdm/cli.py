@@ -488,21 +488,9 @@ def history(
     if frame.empty:
         click.echo("no runs recorded" + (f" for {pipeline!r}" if pipeline else ""))
         return
-    columns = (
-        ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out", "error"]
-        if nodes
-        else [
-            "run_id",
-            "pipeline_id",
-            "status",
-            "started_at",
-            "duration_s",
-            "nodes",
-            "failed",
-            "rows_out",
-            "error",
-        ]  # fmt: skip
-    )
+    node_columns = ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out"]
+    run_columns = ["run_id", "pipeline_id", "status", "started_at", "duration_s", "nodes"]
+    columns = (node_columns if nodes else [*run_columns, "failed", "rows_out"]) + ["error"]
     shown = frame[columns].copy()
     shown["error"] = shown["error"].fillna("").str.slice(0, 60)
     shown["duration_s"] = shown["duration_s"].round(3)
