@@ -38,6 +38,7 @@ from tdm.core import (
     transform,
     transform_with_context,
 )
+from tdm.core.incremental import incremental
 from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
 from tdm.interpreter.partitions import run_partitions
 from tdm.state import history
@@ -65,6 +66,7 @@ __all__ = [
     "executors",
     "files",
     "history",
+    "incremental",
     "inputs",
     "join",
     "load_yaml",

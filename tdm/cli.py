@@ -474,12 +474,7 @@ def history(
     """Show past runs from the audit trail, newest first."""
     import tdm.state as state
 
-    store: Any = None
-    if secret is not None and state_url is None:
-        raise InputError("--secret names the credentials of a --state store; give --state too")
-    if state_url is not None:
-        is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
-        store = state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
+    store = _store(state_url, secret)
     frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
     if as_json:
         for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():
@@ -495,6 +490,74 @@ def history(
     shown["error"] = shown["error"].fillna("").str.slice(0, 60)
     shown["duration_s"] = shown["duration_s"].round(3)
     click.echo(shown.to_string(index=False))
+
+
+def _store(state_url: str | None, secret: str | None) -> Any:
+    """The store named by ``--state``/``--secret`` (None: the default one)."""
+    import tdm.state as state
+
+    if secret is not None and state_url is None:
+        raise InputError("--secret names the credentials of a --state store; give --state too")
+    if state_url is None:
+        return None
+    is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
+    return state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
+
+
+STATE_URL = click.option(
+    "--state",
+    "state_url",
+    help="The store: a SQLite file (*.db) or a folder URL of a file store "
+    "(default: $TDM_HOME/state.db).",
+)
+STATE_SECRET = click.option(
+    "--secret",
+    metavar="NAME",
+    help="The secret whose keys are the --state store's storage options (credentials).",
+)
+
+
+@cli.group(name="state")
+def state_group() -> None:
+    """What pipelines remember between runs (incremental cursors)."""
+
+
+@state_group.command(name="show")
+@click.argument("pipeline")
+@STATE_URL
+@STATE_SECRET
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json: bool) -> None:
+    """Show the cursors PIPELINE (its id) keeps, one per node."""
+    import tdm.state as state
+
+    frame = state.show(pipeline, store=_store(state_url, secret))
+    if as_json:
+        for line in frame.to_json(orient="records", lines=True).splitlines():
+            click.echo(line)
+    elif frame.empty:
+        click.echo(f"no state kept for pipeline {pipeline!r}")
+    else:
+        click.echo(frame.to_string(index=False))
+
+
+@state_group.command(name="reset")
+@click.argument("pipeline")
+@click.option("--node", help="Reset only this node's cursor.")
+@STATE_URL
+@STATE_SECRET
+def state_reset(pipeline: str, node: str | None, state_url: str | None, secret: str | None) -> None:
+    """Forget PIPELINE's cursors (all, or one --node): its next run reads from the start."""
+    import tdm.state as state
+
+    try:
+        gone = state.reset(pipeline, node=node, store=_store(state_url, secret))
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
+    if gone:
+        click.echo(f"reset {pipeline}: {', '.join(gone)}")
+    else:
+        click.echo(f"no state kept for pipeline {pipeline!r}")
 
 
 @cli.command()

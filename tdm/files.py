@@ -79,6 +79,7 @@ def write(
     format: Format | None = None,
     mode: WriteMode = "overwrite",
     partition_by: Sequence[str] | None = None,
+    key: Sequence[str] | None = None,
     secret: str | None = None,
     label: str | None = None,
     **options: Any,
@@ -92,7 +93,9 @@ def write(
         format: ``"csv"``, ``"parquet"``, ``"json"`` or ``"jsonl"``; inferred from the
             extension if omitted (``.csv.gz`` writes gzip).
         mode: ``"overwrite"`` (default) replaces the output; ``"error_if_exists"`` fails if it
-            exists; ``"append"`` adds rows (the columns must match).
+            exists; ``"append"`` adds rows (the columns must match); ``"upsert"`` merges by
+            ``key``: a stored row whose key is in the frame is replaced, the frame's other rows
+            are added (Parquet, one file or a partitioned folder; published all or nothing).
         partition_by: columns whose values name sub-folders, ``uri/col=value/part-....ext``
             (the columns are stored in the folder names, not the files). All partitions are
             published or none.
@@ -121,4 +124,5 @@ def write(
         label=label,
         mode=mode,
         partition_by=parts,
+        key=None if key is None else tuple(key),
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from tdm.core.incremental import Incremental
 from tdm.core.pipeline import Pipeline
 from tdm.core.rest_effects import (
     ApiKey,
@@ -139,6 +140,23 @@ def _request_fields(
     }
 
 
+def _incremental(value: Incremental | Mapping[str, Any] | None) -> Incremental | None:
+    """An :class:`Incremental` from itself or its YAML form ``{cursor: ..., initial: ...}``."""
+    if value is None or isinstance(value, Incremental):
+        return value
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"cursor", "initial", "last_value"})
+        if unknown or "cursor" not in value or "initial" not in value:
+            raise ValueError(
+                "incremental takes {cursor: <column>, initial: <first value>"
+                f"[, last_value: max|min]}}, got keys {sorted(value)}"
+            )
+        return Incremental(value["cursor"], value["initial"], value.get("last_value", "max"))
+    raise ValueError(
+        f"incremental= takes tdm.incremental('column', initial=...), got {type(value).__name__}"
+    )
+
+
 def get(
     url: str,
     *,
@@ -157,6 +175,7 @@ def get(
     flatten: bool = True,
     verify: bool = True,
     label: str | None = None,
+    incremental: Incremental | Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """A source that calls ``url`` (every page of it) and returns the records as a frame.
 
@@ -181,6 +200,9 @@ def get(
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
         label: the node's name in the pipeline.
+        incremental: ``tdm.incremental("updated_at", initial=...)`` (or the YAML form
+            ``{cursor: updated_at, initial: ...}``): ask only for records after the cursor the
+            last successful run reached; the URL, a param or the body holds ``{cursor}``.
 
     >>> from tdm import rest
     >>> p = rest.get("https://api.example.com/v1/items", records="data",
@@ -196,6 +218,7 @@ def get(
             json=freeze_json(json),
             body=body,
             paginate=_from_config("paginate", paginate) or NoPagination(),
+            incremental=_incremental(incremental),
             **_request_fields(
                 method,
                 params,

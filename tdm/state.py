@@ -42,7 +42,9 @@ __all__ = [
     "files",
     "history",
     "memory",
+    "reset",
     "schema_fingerprint",
+    "show",
     "sqlite",
 ]
 
@@ -163,3 +165,52 @@ def history(
     for col in ("rows_in", "rows_out"):
         frame[col] = frame[col].astype("Int64")
     return frame
+
+
+def _default_store(store: StateStore | None) -> StateStore:
+    if store is not None:
+        return store
+    from tdm.interpreter.runtime import Runtime
+
+    found = Runtime.default().state
+    assert found is not None
+    return found
+
+
+def show(pipeline: str, *, store: StateStore | None = None) -> pd.DataFrame:
+    """What the store remembers between runs of ``pipeline`` (its id): one row per node.
+
+    Columns: ``node``, ``value`` (an incremental cursor, say), ``run_id`` (the successful run
+    that stored it) and ``updated_at``.
+
+    >>> import tdm
+    >>> store = memory()
+    >>> store.commit_cursors("orders", "r1", {"read_orders": "2024-05-01"}, at="2024-05-02")
+    >>> tdm.state.show("orders", store=store)[["node", "value", "run_id"]]
+              node       value run_id
+    0  read_orders  2024-05-01     r1
+    """
+    records = _default_store(store).cursors(pipeline)
+    rows = [r.as_dict() for _, r in sorted(records.items())]
+    return pd.DataFrame(rows, columns=["node", "value", "run_id", "updated_at"])
+
+
+def reset(pipeline: str, *, node: str | None = None, store: StateStore | None = None) -> list[str]:
+    """Forget what ``pipeline`` remembers (one ``node``, or all): its next run starts afresh.
+
+    Returns the nodes reset; a ``KeyError`` if ``node`` has nothing stored.
+
+    >>> store = memory()
+    >>> store.commit_cursors("orders", "r1", {"read_orders": "2024-05-01"}, at="2024-05-02")
+    >>> reset("orders", store=store)
+    ['read_orders']
+    """
+    target = _default_store(store)
+    gone = target.reset_cursors(pipeline, node)
+    if node is not None and not gone:
+        known = ", ".join(sorted(target.cursors(pipeline))) or "none"
+        raise KeyError(
+            f"no cursor for node {node!r} of pipeline {pipeline!r} in {target.describe()} "
+            f"(nodes with one: {known})"
+        )
+    return gone

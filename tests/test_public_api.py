@@ -27,6 +27,7 @@ EXPECTED = [
     "executors",
     "files",
     "history",
+    "incremental",
     "inputs",
     "join",
     "load_yaml",

@@ -971,7 +971,11 @@ def write_frame(frame: Frame, effect: Write, env: EffectEnv) -> Frame:
                 node=env.node,
                 uri=uri,
             )
-        if effect.partition_by:
+        if effect.mode == "upsert":
+            from tdm.effects.upsert import upsert
+
+            upsert(frame, effect, target, env)
+        elif effect.partition_by:
             _write_partitioned(frame, effect, target, retry)
         elif effect.mode == "append" and _exists(target, target.path):
             _append_single(frame, effect, target, retry, env)

@@ -20,6 +20,7 @@ rows/columns/schema (and the run's ``rows_in``), ``push_stats`` the output nodes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -37,6 +38,7 @@ from typing import Any, Final, Self
 from tdm.effects.secrets import SecretsProvider, default_secrets, known_values, scrub, tdm_home
 
 __all__ = [
+    "CursorRecord",
     "FileStore",
     "MemoryStore",
     "NodeRecord",
@@ -261,6 +263,27 @@ class RunRecord:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class CursorRecord:
+    """What a store remembers for one node of one pipeline between runs."""
+
+    pipeline_id: str
+    node: str
+    value: Any
+    run_id: str
+    updated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {
+            "pipeline_id": self.pipeline_id,
+            "node": self.node,
+            "value": self.value,
+            "run_id": self.run_id,
+            "updated_at": self.updated_at,
+        }
+
+
 def redact(record: RunRecord) -> RunRecord:
     """``record`` with every known secret value scrubbed from every text field.
 
@@ -318,6 +341,22 @@ class StateStore:
         """This store, resolving its secret (if any) through ``secrets``."""
         return self
 
+    # Memory across runs: per (pipeline id, node), a JSON value (an incremental cursor, the
+    # files a source has read) with the run that stored it. Written only after a run succeeded.
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        """The values stored for ``pipeline_id``'s nodes, by node name."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no cursors")
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        """Store ``values`` (node -> JSON value) for ``pipeline_id`` at once, all or none."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no cursors")
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        """Forget the values of ``pipeline_id`` (one node, or all); the nodes forgotten."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no cursors")
+
     def describe(self) -> str:
         """Where records go (for messages and alerts; never a secret)."""
         return type(self).__name__
@@ -327,6 +366,11 @@ def _matches(run: RunRecord, pipeline: str | None, status: str | None) -> bool:
     if pipeline is not None and pipeline not in (run.pipeline_id, run.pipeline_name):
         return False
     return status is None or run.status == status.upper()
+
+
+def _json_copy(value: Any) -> Any:
+    """``value`` as a store gives it back (a JSON round trip: no shared mutable state)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 class MemoryStore(StateStore):
@@ -340,6 +384,7 @@ class MemoryStore(StateStore):
 
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
+        self._cursors: dict[str, dict[str, CursorRecord]] = {}
         self._lock = threading.Lock()
 
     def begin(self, run: RunRecord) -> None:
@@ -364,12 +409,34 @@ class MemoryStore(StateStore):
         found.sort(key=lambda r: r.started_at, reverse=True)
         return found[:limit] if limit is not None else found
 
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        with self._lock:
+            return dict(self._cursors.get(pipeline_id, {}))
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        stored = {
+            n: CursorRecord(pipeline_id, n, _json_copy(v), run_id, at) for n, v in values.items()
+        }
+        with self._lock:
+            self._cursors.setdefault(pipeline_id, {}).update(stored)
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        with self._lock:
+            known = self._cursors.get(pipeline_id, {})
+            gone = [n for n in known if node is None or n == node]
+            for name in gone:
+                del known[name]
+            return gone
+
     def __getstate__(self) -> dict[str, Any]:
         with self._lock:
-            return {"_runs": dict(self._runs)}
+            return {"_runs": dict(self._runs), "_cursors": dict(self._cursors)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._runs = state["_runs"]
+        self._cursors = state.get("_cursors", {})
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -407,6 +474,14 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE TABLE IF NOT EXISTS cursors (
+    pipeline_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    value TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (pipeline_id, node)
+);
 """
 
 _RUN_COLUMNS: Final = (
@@ -556,6 +631,46 @@ class SQLiteStore(StateStore):
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.describe()}")
         return _run_from_row(_RUN_COLUMNS, row)
+
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        rows = (
+            self._connect()
+            .execute(
+                "SELECT node, value, run_id, updated_at FROM cursors WHERE pipeline_id = ?",
+                (pipeline_id,),
+            )
+            .fetchall()
+        )
+        return {
+            node: CursorRecord(pipeline_id, node, json.loads(value), run_id, at)
+            for node, value, run_id, at in rows
+        }
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        conn = self._connect()
+        rows = [(pipeline_id, n, _dumps(v), run_id, at) for n, v in values.items()]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self.close()
+            raise
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        gone = [n for n in self.cursors(pipeline_id) if node is None or n == node]
+        conn = self._connect()
+        if node is None:
+            conn.execute("DELETE FROM cursors WHERE pipeline_id = ?", (pipeline_id,))
+        else:
+            conn.execute(
+                "DELETE FROM cursors WHERE pipeline_id = ? AND node = ?", (pipeline_id, node)
+            )
+        return gone
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "timeout": self.timeout}
@@ -724,6 +839,49 @@ class FileStore(StateStore):
                 break
         out.sort(key=lambda r: r.started_at, reverse=True)
         return out[:limit] if limit is not None else out
+
+    def _cursor_path(self, pipeline_id: str) -> tuple[Any, str]:
+        fs, root = self._fs()
+        return fs, f"{root}/cursors/{_safe(pipeline_id)}.json"
+
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        fs, path = self._cursor_path(pipeline_id)
+        with contextlib.suppress(Exception):
+            fs.invalidate_cache(path)
+        if not fs.exists(path):
+            return {}
+        data = json.loads(fs.cat_file(path).decode())
+        return {
+            node: CursorRecord(pipeline_id, node, item["value"], item["run_id"], item["updated_at"])
+            for node, item in data.items()
+        }
+
+    def _put_cursors(self, pipeline_id: str, records: Mapping[str, CursorRecord]) -> None:
+        fs, path = self._cursor_path(pipeline_id)
+        data = _dumps({n: r.as_dict() for n, r in records.items()}).encode()
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if "file" in protocols:  # one object replaced at once: a reader sees old or new
+            tmp = f"{path}.{os.getpid()}.tmp"
+            fs.pipe_file(tmp, data)
+            fs.mv(tmp, path)
+        else:  # object stores: a single PUT replaces the object atomically
+            fs.pipe_file(path, data)
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        records = self.cursors(pipeline_id)
+        for node, value in values.items():
+            records[node] = CursorRecord(pipeline_id, node, _json_copy(value), run_id, at)
+        self._put_cursors(pipeline_id, records)
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        records = self.cursors(pipeline_id)
+        gone = [n for n in records if node is None or n == node]
+        if gone:
+            self._put_cursors(pipeline_id, {n: r for n, r in records.items() if n not in gone})
+        return gone
 
     def describe(self) -> str:
         return f"files:{self.url}"

@@ -123,6 +123,10 @@ class RunReport:
         executor: the executor's name.
         pipeline_name: a human name for the pipeline (audit trail, alerts, logs).
         hook_errors: what observers (audit store, alerters, user hooks) failed to do.
+        cursors: the incremental cursors this run committed, by node (empty if none or if
+            the run failed: then the cursors stay where they were).
+        resumed_from: the run this one resumed, if any.
+        drift: schema changes against the previous successful run (see ``tdm.run(drift=)``).
     """
 
     run_id: str
@@ -139,6 +143,9 @@ class RunReport:
     executor: str = "sequential"
     hook_errors: list[str] = field(default_factory=list)
     pipeline_name: str = ""
+    cursors: dict[str, Any] = field(default_factory=dict)
+    resumed_from: str | None = None
+    drift: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -22,6 +22,7 @@ from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
 from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, dtypes_of, resolve
 from tdm.interpreter.hooks import Hook, overrides
+from tdm.interpreter.memory import RunMemory, memory_for
 from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
 from tdm.interpreter.progress import progress_hook
 from tdm.interpreter.report import NodeReport, RunReport, Status
@@ -115,12 +116,16 @@ def _scheduler_for(
     plan = pipeline.plan
     supplied = _check_inputs(pipeline, dict(inputs or {}))
     rid = run_id or uuid.uuid4().hex
+    pid = pipeline_id or pipeline.fingerprint()
+    remembered, memory = memory_for(pipeline, runtime, pid)
     context = RunContext(
         started_at=runtime.clock(),
         run_id=rid,
         job_id=job_id or rid,
-        pipeline_id=pipeline_id or pipeline.fingerprint(),
+        pipeline_id=pid,
         params=dict(params or {}),
+        previous_run_id=remembered.previous_run_id,
+        cursors=remembered.cursors,
     )
     chosen = resolve(executor, max_workers=max_workers)
     nodes = {
@@ -141,7 +146,9 @@ def _scheduler_for(
         or ", ".join(plan.names[i] for i in plan.outputs),
     )
     hooks = _Hooks(list(runtime.hooks) + _service_hooks(runtime))
-    return _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
+    scheduler = _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
+    scheduler.memory = memory
+    return scheduler
 
 
 _ROWS: weakref.WeakKeyDictionary[Pipeline, list[tuple[str, str, str, tuple[str, ...]]]] = (
@@ -255,6 +262,8 @@ class _Scheduler:
     """At most this many nodes handed to the executor at once (None: no limit)."""
     collect_outputs = True
     """Bring the output nodes' frames to the caller (``report.outputs``)."""
+    memory: RunMemory | None = None
+    """Cursors, checkpoints, drift: set only for a run that needs them."""
 
     def __init__(
         self,
@@ -309,6 +318,8 @@ class _Scheduler:
             interrupted = exc
             self._abort(f"run interrupted by {type(exc).__name__}: {exc}".rstrip(": "))
         self._finish()
+        if self.memory is not None:
+            self.memory.finish(report, self.runtime.clock().isoformat())
         hooks.call_safely("after_run", report, run=self.context, pipeline=self.pipeline)
         if interrupted is not None and not isinstance(interrupted, Exception):
             raise interrupted
@@ -374,7 +385,10 @@ class _Scheduler:
         for p in parents:
             unsubmitted[p] -= 1
             share.append(unsubmitted[p] > 0 or retained[p])
-        task = NodeTask(i, plan.names[i], plan.nodes[i].op, self.context, tuple(share))
+        op = plan.nodes[i].op
+        if self.memory is not None:
+            op = self.memory.prepare(i, op)
+        task = NodeTask(i, plan.names[i], op, self.context, tuple(share))
         record = self.records[i]
         record.status = Status.RUNNING
         self._call("before_node", node=record)
@@ -387,6 +401,8 @@ class _Scheduler:
         return handle
 
     def _record(self, i: int, outcome: NodeOutcome, handle: Any, ready: deque[int]) -> None:
+        if self.memory is not None and outcome.status is Status.SUCCESS:
+            outcome = self._remember(i, outcome, handle)
         record = self.records[i]
         record.status = outcome.status
         if not record.supplied:
@@ -405,6 +421,19 @@ class _Scheduler:
                 self.stopping = True
         self._call("after_node", node=record)
         self._release_children(i, ready)
+
+    def _remember(self, i: int, outcome: NodeOutcome, handle: Any) -> NodeOutcome:
+        assert self.memory is not None
+        if not self.memory.wants(i):
+            return outcome
+        frame = outcome.frame if outcome.frame is not None else self.executor.fetch(handle)
+        error = self.memory.observe(i, frame)
+        if error is None:
+            return outcome
+        return NodeOutcome(
+            Status.FAILURE, None, error, outcome.start, outcome.stop, outcome.duration_s,
+            outcome.rows_in, None, None,
+        )  # fmt: skip
 
     def _skip(self, i: int, reason: str, ready: deque[int]) -> None:
         record = self.records[i]
