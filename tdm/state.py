@@ -98,12 +98,12 @@ def memory() -> MemoryStore:
 
 _HISTORY_COLUMNS = [
     "run_id", "pipeline_id", "pipeline_name", "status", "started_at", "finished_at",
-    "duration_s", "rows_in", "rows_out", "nodes", "failed", "error", "job_id", "executor",
-    "host", "tdm_version",
+    "duration_s", "rows_in", "rows_out", "nodes", "failed", "error", "resumed_from", "drift",
+    "job_id", "executor", "host", "tdm_version",
 ]  # fmt: skip
 _NODE_COLUMNS = [
     "run_id", "pipeline_id", "node", "kind", "status", "started_at", "finished_at",
-    "duration_s", "rows_in", "rows_out", "columns", "schema", "error",
+    "duration_s", "rows_in", "rows_out", "columns", "schema", "error", "restored",
 ]  # fmt: skip
 
 
@@ -153,6 +153,7 @@ def history(
                 "columns": list(n.columns) if n.columns is not None else None,
                 "schema": n.schema,
                 "error": n.error,
+                "restored": n.restored,
             }
             for r in runs
             for n in r.nodes

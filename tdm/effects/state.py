@@ -82,6 +82,7 @@ class NodeRecord:
     dtypes: tuple[str, ...] | None = None
     schema: str | None = None
     error: str | None = None
+    restored: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -98,6 +99,7 @@ class NodeRecord:
             "dtypes": list(self.dtypes) if self.dtypes is not None else None,
             "schema": self.schema,
             "error": self.error,
+            "restored": self.restored,
         }
 
     @classmethod
@@ -167,6 +169,10 @@ class RunRecord:
     without the nodes still counts them; None in records written before it existed)."""
     nodes_failed: int | None = None
     """How many of them failed."""
+    resumed_from: str | None = None
+    """The run this one resumed (``tdm.run(resume=...)``), if any."""
+    drift: tuple[str, ...] = ()
+    """Schema changes against the previous successful run of the pipeline."""
 
     def __post_init__(self) -> None:
         statuses = self.node_table.get("status") if self.node_table else None
@@ -184,6 +190,7 @@ class RunRecord:
         if not table or not table.get("name"):
             return ()
         out = []
+        restored = table.get("restored") or [False] * len(table["name"])
         for i in range(len(table["name"])):
             fp = table["schema"][i]
             shape = self.schemas.get(fp) if fp is not None else None
@@ -201,6 +208,7 @@ class RunRecord:
                     dtypes=tuple(shape["dtypes"]) if shape is not None else None,
                     schema=fp,
                     error=table["error"][i],
+                    restored=bool(restored[i]),
                 )
             )
         return tuple(out)
@@ -224,6 +232,7 @@ class RunRecord:
         out["hook_errors"] = list(self.hook_errors)
         out["node_table"] = {k: list(v) for k, v in self.node_table.items()}
         out["schemas"] = {k: dict(v) for k, v in self.schemas.items()}
+        out["drift"] = list(self.drift)
         return out
 
     def to_json(self) -> str:
@@ -239,6 +248,7 @@ class RunRecord:
         kwargs["params"] = dict(data.get("params") or {})
         kwargs["node_table"] = dict(data.get("node_table") or {})
         kwargs["schemas"] = dict(data.get("schemas") or {})
+        kwargs["drift"] = tuple(data.get("drift") or ())
         return cls(**kwargs)
 
     def summary_row(self) -> dict[str, Any]:
@@ -256,6 +266,8 @@ class RunRecord:
             "nodes": self.node_count,
             "failed": self.nodes_failed or 0,
             "error": self.error,
+            "resumed_from": self.resumed_from,
+            "drift": "; ".join(self.drift) or None,
             "job_id": self.job_id,
             "executor": self.executor,
             "host": self.host,
@@ -469,7 +481,9 @@ CREATE TABLE IF NOT EXISTS runs (
     schemas TEXT NOT NULL,
     schema_version INTEGER NOT NULL,
     nodes_total INTEGER,
-    nodes_failed INTEGER
+    nodes_failed INTEGER,
+    resumed_from TEXT,
+    drift TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
@@ -488,7 +502,7 @@ _RUN_COLUMNS: Final = (
     "run_id", "job_id", "pipeline_id", "pipeline_name", "tdm_version", "status", "started_at",
     "finished_at", "duration_s", "error", "executor", "host", "rows_in", "rows_out", "params",
     "plan", "hook_errors", "node_table", "schemas", "schema_version", "nodes_total",
-    "nodes_failed",
+    "nodes_failed", "resumed_from", "drift",
 )  # fmt: skip
 _LIGHT: Final = tuple(c for c in _RUN_COLUMNS if c not in ("node_table", "schemas", "plan"))
 
@@ -511,11 +525,17 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.started_at, run.finished_at, run.duration_s, run.error, run.executor, run.host,
         run.rows_in, run.rows_out, _dumps(dict(run.params)), run.plan,
         _dumps(list(run.hook_errors)), _dumps(run.node_table), _dumps(run.schemas),
-        run.schema_version, run.nodes_total, run.nodes_failed,
+        run.schema_version, run.nodes_total, run.nodes_failed, run.resumed_from,
+        _dumps(list(run.drift)),
     )  # fmt: skip
 
 
-_ADDED_COLUMNS: Final = {"nodes_total": "INTEGER", "nodes_failed": "INTEGER"}
+_ADDED_COLUMNS: Final = {
+    "nodes_total": "INTEGER",
+    "nodes_failed": "INTEGER",
+    "resumed_from": "TEXT",
+    "drift": "TEXT",
+}
 """Columns added after the first release: a database made before them gets them on open."""
 
 
@@ -711,6 +731,7 @@ def _run_from_row(columns: Sequence[str], row: Sequence[Any]) -> RunRecord:
         if key in values:
             values[key] = json.loads(values[key])
     values["hook_errors"] = tuple(json.loads(values["hook_errors"]))
+    values["drift"] = tuple(json.loads(values.get("drift") or "[]"))
     return RunRecord(**values)
 
 

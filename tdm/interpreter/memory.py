@@ -23,9 +23,12 @@ from tdm._types import Frame
 from tdm.core.incremental import Incremental, next_cursor
 from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import Pipeline
+from tdm.effects.checkpoints import CheckpointStore
 from tdm.effects.secrets import scrub
 from tdm.effects.state import StateStore
+from tdm.errors import InputError
 from tdm.interpreter.report import RunReport, Status
+from tdm.interpreter.resume import Resume
 from tdm.interpreter.runtime import Runtime
 
 __all__ = ["Remembered", "RunMemory", "has_incremental", "incremental_of", "memory_for", "recall"]
@@ -61,8 +64,6 @@ def recall(runtime: Runtime, pipeline_id: str, *, cursors: bool) -> Remembered:
     state = runtime.state
     if state is None:
         if cursors:
-            from tdm.errors import InputError
-
             raise InputError(
                 "an incremental source keeps its cursor in the audit store, and this runtime "
                 "has none: pass tdm.Runtime(state=tdm.state.sqlite()) (or files/memory)"
@@ -85,11 +86,19 @@ def recall(runtime: Runtime, pipeline_id: str, *, cursors: bool) -> Remembered:
 
 
 class RunMemory:
-    """The per-run side of incremental loading (see the module docstring)."""
+    """The per-run side of cursors and checkpoints (see the module docstring)."""
 
-    def __init__(self, pipeline: Pipeline, remembered: Remembered) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        remembered: Remembered,
+        resume: Resume | None = None,
+        keep_checkpoints: bool = False,
+    ) -> None:
         plan = pipeline.plan
         self.remembered = remembered
+        self.resume = resume
+        self.keep_checkpoints = keep_checkpoints
         self.specs: dict[int, Incremental] = {}
         for i, node in enumerate(plan.nodes):
             spec = incremental_of(node.op)
@@ -97,6 +106,7 @@ class RunMemory:
                 self.specs[i] = spec
         self.names = plan.names
         self.pending: dict[str, Any] = {}
+        self.problems: list[str] = []
 
     def cursor(self, i: int) -> Any:
         """The cursor node ``i`` starts from: the stored one, else its ``initial``."""
@@ -116,14 +126,43 @@ class RunMemory:
 
     def wants(self, i: int) -> bool:
         """Whether node ``i``'s frame is needed after it ran."""
-        return i in self.specs
+        return self.resume is not None or i in self.specs
+
+    def restores(self, i: int) -> bool:
+        """Whether node ``i`` comes from its checkpoint instead of running."""
+        return self.resume is not None and self.resume.restorable[i]
+
+    def restore(self, i: int) -> Frame | None:
+        """Node ``i``'s checkpointed output, if anything needs it (None: nothing does)."""
+        assert self.resume is not None
+        if not (self.resume.needed[i] or i in self.specs):
+            return None
+        frame = self.resume.load(i)
+        if i in self.specs:
+            self._advance(i, frame)
+        return frame
 
     def observe(self, i: int, frame: Frame) -> PipeError | None:
-        """Note the cursor node ``i``'s frame reached (committed later); an error if the column
-        is missing."""
-        spec = self.specs.get(i)
-        if spec is None:
-            return None
+        """After node ``i`` ran: note its cursor, keep its checkpoint. An error if the cursor
+        column is missing."""
+        if i in self.specs:
+            error = self._advance(i, frame)
+            if error is not None:
+                return error
+        if self.resume is not None:
+            try:
+                self.resume.save(i, frame)
+            except Exception as exc:  # a resume would re-run this node: worse, not wrong
+                text = scrub(
+                    f"checkpoint of {self.names[i]!r} not saved to {self.resume.store.url}: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                log.warning("%s", text)
+                self.problems.append(text)
+        return None
+
+    def _advance(self, i: int, frame: Frame) -> PipeError | None:
+        spec = self.specs[i]
         name = self.names[i]
         if spec.cursor not in frame.columns:
             if len(frame.index) == 0:  # nothing new: no column to read, cursor stays
@@ -138,22 +177,32 @@ class RunMemory:
         return None
 
     def finish(self, report: RunReport, when: str) -> None:
-        """Commit the new cursors if the run succeeded; a failed commit fails the run."""
-        if not self.pending or report.status is not Status.SUCCESS:
+        """After the run: commit the new cursors if it succeeded (a failed commit fails the
+        run), then drop the pipeline's checkpoints unless they are kept."""
+        report.hook_errors.extend(self.problems)
+        if report.status is not Status.SUCCESS:
             return
-        store = self.remembered.store
-        assert store is not None  # recall() refused a run with cursors and no store
-        try:
-            store.commit_cursors(report.pipeline_id, report.run_id, self.pending, at=when)
-        except Exception as exc:
-            report.status = Status.FAILURE
-            report.error = scrub(
-                f"the run's writes published, but its cursors were not saved to "
-                f"{store.describe()}: {type(exc).__name__}: {exc}; the next run reads the "
-                "same records again (idempotent writes such as mode='upsert' absorb that)"
-            )
-            return
-        report.cursors = dict(self.pending)
+        if self.pending:
+            store = self.remembered.store
+            assert store is not None  # recall() refused a run with cursors and no store
+            try:
+                store.commit_cursors(report.pipeline_id, report.run_id, self.pending, at=when)
+            except Exception as exc:
+                report.status = Status.FAILURE
+                report.error = scrub(
+                    f"the run's writes published, but its cursors were not saved to "
+                    f"{store.describe()}: {type(exc).__name__}: {exc}; the next run reads the "
+                    "same records again (idempotent writes such as mode='upsert' absorb that)"
+                )
+                return
+            report.cursors = dict(self.pending)
+        if self.resume is not None and not self.keep_checkpoints:
+            try:
+                self.resume.clear()
+            except Exception as exc:
+                text = scrub(f"checkpoints of {report.pipeline_id} not removed: {exc}")
+                log.warning("%s", text)
+                report.hook_errors.append(text)
 
 
 _INCREMENTAL: weakref.WeakKeyDictionary[Pipeline, bool] = weakref.WeakKeyDictionary()
@@ -169,9 +218,35 @@ def has_incremental(pipeline: Pipeline) -> bool:
 
 
 def memory_for(
-    pipeline: Pipeline, runtime: Runtime, pipeline_id: str
+    pipeline: Pipeline,
+    runtime: Runtime,
+    pipeline_id: str,
+    run_id: str,
+    supplied: Mapping[str, Frame],
+    resume: str | None = None,
 ) -> tuple[Remembered, RunMemory | None]:
     """What the store remembers of ``pipeline_id``, and the run's memory if it needs one."""
     cursors = has_incremental(pipeline)
     remembered = recall(runtime, pipeline_id, cursors=cursors)
-    return remembered, (RunMemory(pipeline, remembered) if cursors else None)
+    store = checkpoint_store(runtime)
+    if resume is not None and store is None:
+        raise InputError(
+            "resume= restores finished nodes from checkpoints, and this runtime keeps none: "
+            "pass tdm.Runtime(checkpoints='file:///var/tdm/ckpt') (any fsspec URL) to the run "
+            "that may fail and to its resume (tdm run --checkpoints URL)"
+        )
+    checkpoints = None
+    if store is not None:
+        checkpoints = Resume(pipeline, store, pipeline_id, run_id, supplied, resume)
+    if not cursors and checkpoints is None:
+        return remembered, None
+    keep = bool(runtime.keep_checkpoints)
+    return remembered, RunMemory(pipeline, remembered, checkpoints, keep)
+
+
+def checkpoint_store(runtime: Runtime) -> CheckpointStore | None:
+    """The runtime's checkpoint location as a store (None: no checkpoints)."""
+    where = runtime.checkpoints
+    if where is None or isinstance(where, CheckpointStore):
+        return where
+    return CheckpointStore(str(where))

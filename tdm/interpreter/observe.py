@@ -245,6 +245,8 @@ def _node_table(
         "schema": prints,
         "error": [None if n.error is None else n.error.message for n in nodes],
     }
+    if report.resumed_from is not None:
+        table["restored"] = [n.restored for n in nodes]
     return table, schemas
 
 
@@ -272,6 +274,8 @@ def run_record(report: RunReport, pipeline: Pipeline | None, *, final: bool = Tr
         hook_errors=tuple(report.hook_errors),
         node_table=table,
         schemas=schemas,
+        resumed_from=report.resumed_from,
+        drift=tuple(report.drift),
     )
     return redact(record)
 

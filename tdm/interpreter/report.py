@@ -49,6 +49,8 @@ class NodeReport:
         column_dtypes: the output frame's dtypes, one per column (see ``dtypes``).
         error: the failure, or the reason for a skip.
         supplied: whether the frame came from ``tdm.run(inputs=...)`` instead of the node.
+        restored: whether the output came from a checkpoint (a resumed run) instead of the
+            node running.
     """
 
     name: str
@@ -65,6 +67,7 @@ class NodeReport:
     error: PipeError | None = None
     supplied: bool = False
     column_dtypes: Any = None
+    restored: bool = False
 
     @property
     def dtypes(self) -> tuple[str, ...] | None:
@@ -105,6 +108,7 @@ class NodeReport:
             "rows_out": self.rows_out,
             "columns": list(self.columns) if self.columns is not None else None,
             "error": self.error.message if self.error else None,
+            "restored": self.restored,
         }
 
 
@@ -178,6 +182,11 @@ class RunReport:
                 run_id=self.run_id,
             )
         return self.outputs[name]
+
+    @property
+    def restored(self) -> list[str]:
+        """The nodes restored from checkpoints (a resumed run)."""
+        return [n.name for n in self.nodes.values() if n.restored]
 
     @property
     def failed(self) -> list[NodeReport]:

@@ -46,6 +46,7 @@ def run(
     job_id: str | None = None,
     run_id: str | None = None,
     pipeline_name: str | None = None,
+    resume: RunReport | str | None = None,
 ) -> RunReport:
     """Run ``pipeline``: perform its effects, call its steps, and report on every node.
 
@@ -62,6 +63,10 @@ def run(
         pipeline_id / job_id / run_id: identifiers for the audit trail (generated if omitted).
         pipeline_name: a human name for logs, the audit trail and alerts (default: the
             pipeline id if given, else the output node names).
+        resume: a failed run (its RunReport or run id) to resume: nodes whose output is in the
+            runtime's checkpoints are restored from there (no request, no write repeated), the
+            others run. Needs ``Runtime(checkpoints=...)`` for both runs and the same
+            pipeline id (a report's is used when ``pipeline_id`` is not given).
 
     Returns:
         A :class:`RunReport`. A failing node never raises here: it is reported as FAILURE and
@@ -87,6 +92,7 @@ def run(
         job_id=job_id,
         run_id=run_id,
         pipeline_name=pipeline_name,
+        resume=resume,
     ).run()
 
 
@@ -103,6 +109,7 @@ def _scheduler_for(
     job_id: str | None,
     run_id: str | None,
     pipeline_name: str | None = None,
+    resume: RunReport | str | None = None,
 ) -> _Scheduler:
     """Everything ``run`` sets up before the first node (shared with ``run_partitions``)."""
     if isinstance(pipeline, Op):
@@ -116,8 +123,11 @@ def _scheduler_for(
     plan = pipeline.plan
     supplied = _check_inputs(pipeline, dict(inputs or {}))
     rid = run_id or uuid.uuid4().hex
+    if pipeline_id is None and isinstance(resume, RunReport):
+        pipeline_id = resume.pipeline_id
     pid = pipeline_id or pipeline.fingerprint()
-    remembered, memory = memory_for(pipeline, runtime, pid)
+    origin = _origin_of(resume)
+    remembered, memory = memory_for(pipeline, runtime, pid, rid, supplied, origin)
     context = RunContext(
         started_at=runtime.clock(),
         run_id=rid,
@@ -126,6 +136,7 @@ def _scheduler_for(
         params=dict(params or {}),
         previous_run_id=remembered.previous_run_id,
         cursors=remembered.cursors,
+        resumed_from=origin,
     )
     chosen = resolve(executor, max_workers=max_workers)
     nodes = {
@@ -144,11 +155,22 @@ def _scheduler_for(
         pipeline_name=pipeline_name
         or pipeline_id
         or ", ".join(plan.names[i] for i in plan.outputs),
+        resumed_from=origin,
     )
     hooks = _Hooks(list(runtime.hooks) + _service_hooks(runtime))
     scheduler = _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
     scheduler.memory = memory
     return scheduler
+
+
+def _origin_of(resume: RunReport | str | None) -> str | None:
+    if resume is None or isinstance(resume, str):
+        return resume
+    if isinstance(resume, RunReport):
+        return resume.run_id
+    raise InputError(
+        f"resume= takes the RunReport of a failed run or its run id, got {type(resume).__name__}"
+    )
 
 
 _ROWS: weakref.WeakKeyDictionary[Pipeline, list[tuple[str, str, str, tuple[str, ...]]]] = (
@@ -362,6 +384,9 @@ class _Scheduler:
         if self.stopping:
             self._skip(i, "not started: fail_fast stopped the run", ready)
             return True
+        if self.memory is not None and self.memory.restores(i):
+            self._restore(i, ready)
+            return True
         if not self.supplied:
             return False
         name = plan.names[i]
@@ -377,6 +402,27 @@ class _Scheduler:
             self._record(i, outcome, handle, ready)
             return True
         return False
+
+    def _restore(self, i: int, ready: deque[int]) -> None:
+        """Node ``i`` from its checkpoint (a resumed run): SUCCESS, restored, not run."""
+        assert self.memory is not None
+        record = self.records[i]
+        record.restored = True
+        try:
+            frame = self.memory.restore(i)
+        except Exception as exc:
+            error = PipeError(record.name, scrub(f"checkpoint could not be read: {exc}"))
+            outcome = NodeOutcome(Status.FAILURE, None, error, 0.0, 0.0, 0.0, 0, None, None)
+            self._record(i, outcome, self.executor.done_handle(outcome), ready)
+            return
+        if frame is None:  # nothing downstream runs: no need to read it
+            outcome = NodeOutcome(Status.SUCCESS, None, None, 0.0, 0.0, 0.0, 0, None, None)
+        else:
+            outcome = NodeOutcome(
+                Status.SUCCESS, frame, None, 0.0, 0.0, 0.0, 0, len(frame), frame.columns,
+                dtypes_of(frame),
+            )  # fmt: skip
+        self._record(i, outcome, self.executor.done_handle(outcome), ready)
 
     def _submit(self, i: int) -> Any:
         plan, unsubmitted, retained = self.plan, self.unsubmitted, self.retained
@@ -401,7 +447,11 @@ class _Scheduler:
         return handle
 
     def _record(self, i: int, outcome: NodeOutcome, handle: Any, ready: deque[int]) -> None:
-        if self.memory is not None and outcome.status is Status.SUCCESS:
+        if (
+            self.memory is not None
+            and outcome.status is Status.SUCCESS
+            and not self.records[i].restored
+        ):
             outcome = self._remember(i, outcome, handle)
         record = self.records[i]
         record.status = outcome.status
