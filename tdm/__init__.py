@@ -15,6 +15,7 @@ and reporting on every node.
 
 from tdm import (
     alerts,
+    checkpoints,
     errors,
     executors,
     files,
@@ -61,6 +62,7 @@ __all__ = [
     "Status",
     "__version__",
     "alerts",
+    "checkpoints",
     "concat",
     "errors",
     "executors",

@@ -39,6 +39,7 @@ __all__ = [
     "RunRecord",
     "SQLiteStore",
     "StateStore",
+    "diff",
     "files",
     "history",
     "memory",
@@ -215,3 +216,15 @@ def reset(pipeline: str, *, node: str | None = None, store: StateStore | None = 
             f"(nodes with one: {known})"
         )
     return gone
+
+
+def diff(run_a: str, run_b: str, *, store: StateStore | None = None) -> pd.DataFrame:
+    """Schema and row-count differences per node between two runs (``tdm history --diff``).
+
+    One row per difference: ``node``, ``change`` (``schema``, ``rows``, ``added``,
+    ``removed``), ``detail``, ``rows_a``, ``rows_b``. A ``KeyError`` names a missing run.
+    """
+    from tdm.interpreter.drift import diff_runs
+
+    source = _default_store(store)
+    return diff_runs(source.get(run_a), source.get(run_b))

@@ -22,6 +22,7 @@ EXPECTED = [
     "Status",
     "__version__",
     "alerts",
+    "checkpoints",
     "concat",
     "errors",
     "executors",

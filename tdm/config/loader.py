@@ -39,8 +39,10 @@ TOP_KEYS = (
     "state_manager",
     "secrets",
     "deploy",
+    "checkpoints",
 )
-PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes")
+PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes", "drift")
+DRIFT_POLICIES = ("warn", "fail", "ignore")
 PIPE_KEYS = ("name", "type", "config", "parents", "description")
 COMPONENT_KEYS = ("name", "type", "config")
 SECRETS_SETTINGS = ("order", "directory", "file", "env_prefix", "aws")
@@ -298,6 +300,7 @@ class _Loader:
         state = self._state_manager(doc, where)
         secrets = self._secrets_settings(doc, where)
         deploy = self._deploy(doc, where)
+        checkpoints = self._checkpoints(doc, where)
         return Project(
             pipelines=tuple(pipelines),
             alert_managers=alerts,
@@ -307,6 +310,7 @@ class _Loader:
             secret_routes={name: kind for name, (kind, _) in self.routes.items()},
             deploy=deploy,
             source=None if self.file == TEXT_SOURCE else self.file,
+            checkpoints=checkpoints,
         )
 
     def _version(self, doc: LineDict, where: _Where) -> None:
@@ -425,6 +429,12 @@ class _Loader:
                 f'weekday), e.g. "20 * * * *", got {schedule!r}; quote it in YAML'
             )
         description = item.get("description")
+        drift = item.get("drift")
+        if drift is not None and drift not in DRIFT_POLICIES:
+            raise where.at(item.key_line("drift")).error(
+                f"`drift` must be one of {', '.join(DRIFT_POLICIES)} (what a schema change "
+                f"against the last successful run does), got {drift!r}"
+            )
         pipes = item.get("pipes")
         if not isinstance(pipes, LineList) or not pipes:
             raise where.at(item.key_line("pipes")).error(
@@ -444,6 +454,7 @@ class _Loader:
             secrets=secrets,
             file=self.file,
             line=item.line,
+            drift=drift,
         )
 
     def _pipe_decl(self, raw: Any, where: _Where) -> _Decl:
@@ -861,6 +872,25 @@ class _Loader:
                 raise where.at(raw.key_line("aws")).error("`secrets.aws` must be a mapping")
             _check_keys(aws, AWS_SETTINGS, "`secrets.aws`", where)
         return settings
+
+    def _checkpoints(self, doc: LineDict, where: _Where) -> dict[str, Any]:
+        raw = doc.get("checkpoints")
+        if raw is None:
+            return {}
+        where = where.at(doc.key_line("checkpoints"))
+        if isinstance(raw, str) and raw.strip():
+            return {"url": raw}
+        if isinstance(raw, LineDict):
+            _check_keys(raw, ("url", "keep"), "`checkpoints`", where)
+            settings = _plain_dict(raw)
+            if isinstance(settings.get("url"), str) and isinstance(
+                settings.get("keep", False), bool
+            ):
+                return settings
+        raise where.error(
+            "`checkpoints` is a folder URL for resumable runs (checkpoints: "
+            "file:///var/tdm/ckpt) or {url: ..., keep: true|false}"
+        )
 
     def _deploy(self, doc: LineDict, where: _Where) -> dict[str, Any]:
         raw = doc.get("deploy")

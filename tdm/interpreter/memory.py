@@ -25,8 +25,9 @@ from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import Pipeline
 from tdm.effects.checkpoints import CheckpointStore
 from tdm.effects.secrets import scrub
-from tdm.effects.state import StateStore
+from tdm.effects.state import RunRecord, StateStore
 from tdm.errors import InputError
+from tdm.interpreter.drift import schema_changes
 from tdm.interpreter.report import RunReport, Status
 from tdm.interpreter.resume import Resume
 from tdm.interpreter.runtime import Runtime
@@ -45,17 +46,23 @@ def incremental_of(op: Op) -> Incremental | None:
 class Remembered:
     """What the store knows about a pipeline before a run: last success and cursors."""
 
-    __slots__ = ("cursors", "previous_run_id", "store")
+    __slots__ = ("cursors", "previous", "previous_run_id", "store")
 
     def __init__(
-        self, store: StateStore | None, previous_run_id: str | None, cursors: Mapping[str, Any]
+        self,
+        store: StateStore | None,
+        previous: RunRecord | None,
+        cursors: Mapping[str, Any],
     ) -> None:
         self.store = store
-        self.previous_run_id = previous_run_id
+        self.previous = previous
+        self.previous_run_id = previous.run_id if previous is not None else None
         self.cursors = dict(cursors)
 
 
-def recall(runtime: Runtime, pipeline_id: str, *, cursors: bool) -> Remembered:
+def recall(
+    runtime: Runtime, pipeline_id: str, *, cursors: bool, schemas: bool = False
+) -> Remembered:
     """Read the pipeline's last successful run (and its cursors when ``cursors``).
 
     A store that cannot be read leaves a run without memory for cursors: that is an error
@@ -69,11 +76,13 @@ def recall(runtime: Runtime, pipeline_id: str, *, cursors: bool) -> Remembered:
                 "has none: pass tdm.Runtime(state=tdm.state.sqlite()) (or files/memory)"
             )
         return Remembered(None, None, {})
+    if not isinstance(state, StateStore):  # the audit hook says what is wrong with it
+        return Remembered(None, None, {})
     store = state.using(runtime.secrets)
     previous = None
     try:
-        last = store.runs(pipeline=pipeline_id, status="SUCCESS", limit=1, nodes=False)
-        previous = last[0].run_id if last else None
+        last = store.runs(pipeline=pipeline_id, status="SUCCESS", limit=1, nodes=schemas)
+        previous = last[0] if last else None
     except Exception as exc:  # history is a convenience for steps; the run goes on
         log.warning(
             "could not read the last successful run of %s from %s: %s",
@@ -107,6 +116,48 @@ class RunMemory:
         self.names = plan.names
         self.pending: dict[str, Any] = {}
         self.problems: list[str] = []
+        self.drift_policy: str = "ignore"
+        self.baseline: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.drift: list[str] = []
+
+    def watch_drift(self, pipeline: Pipeline, policy: str) -> None:
+        """Compare the sources' schemas with the previous successful run's, per ``policy``."""
+        previous = self.remembered.previous
+        if policy == "ignore" or previous is None:
+            return
+        self.drift_policy = policy
+        before = {n.name: n for n in previous.nodes}
+        plan = pipeline.plan
+        for i, parents in enumerate(plan.parents):
+            node = before.get(plan.names[i])
+            if not parents and node is not None and node.columns is not None:
+                self.baseline[i] = (node.columns, node.dtypes or ("?",) * len(node.columns))
+
+    def check_drift(self, i: int, columns: Any, dtypes: Any) -> PipeError | None:
+        """Node ``i``'s schema against the baseline: recorded (warn) or an error (fail)."""
+        before = self.baseline.get(i)
+        if before is None or columns is None:
+            return None
+        after = (
+            tuple(str(c) for c in columns),
+            tuple(str(d) for d in dtypes) if dtypes is not None else ("?",) * len(columns),
+        )
+        changes = schema_changes(before, after)
+        if not changes:
+            return None
+        name = self.names[i]
+        since = self.remembered.previous_run_id
+        text = f"{name}: {', '.join(changes)} (since run {since})"
+        self.drift.append(text)
+        if self.drift_policy == "fail":
+            return PipeError(
+                name,
+                f"schema drift: {', '.join(changes)} since the last successful run {since}; "
+                "nothing was written (drift='fail'); adapt the pipeline, or run with "
+                "drift='warn' to accept the new schema",
+            )
+        log.warning("schema drift in %s", text, extra={"event": "schema_drift", "node": name})
+        return None
 
     def cursor(self, i: int) -> Any:
         """The cursor node ``i`` starts from: the stored one, else its ``initial``."""
@@ -125,7 +176,11 @@ class RunMemory:
         return filled
 
     def wants(self, i: int) -> bool:
-        """Whether node ``i``'s frame is needed after it ran."""
+        """Whether node ``i`` is looked at after it ran."""
+        return self.resume is not None or i in self.specs or i in self.baseline
+
+    def needs_frame(self, i: int) -> bool:
+        """Whether node ``i``'s frame is needed after it ran (not just its schema)."""
         return self.resume is not None or i in self.specs
 
     def restores(self, i: int) -> bool:
@@ -180,6 +235,7 @@ class RunMemory:
         """After the run: commit the new cursors if it succeeded (a failed commit fails the
         run), then drop the pipeline's checkpoints unless they are kept."""
         report.hook_errors.extend(self.problems)
+        report.drift = list(self.drift)
         if report.status is not Status.SUCCESS:
             return
         if self.pending:
@@ -224,10 +280,11 @@ def memory_for(
     run_id: str,
     supplied: Mapping[str, Frame],
     resume: str | None = None,
+    drift: str = "warn",
 ) -> tuple[Remembered, RunMemory | None]:
     """What the store remembers of ``pipeline_id``, and the run's memory if it needs one."""
     cursors = has_incremental(pipeline)
-    remembered = recall(runtime, pipeline_id, cursors=cursors)
+    remembered = recall(runtime, pipeline_id, cursors=cursors, schemas=drift != "ignore")
     store = checkpoint_store(runtime)
     if resume is not None and store is None:
         raise InputError(
@@ -238,10 +295,13 @@ def memory_for(
     checkpoints = None
     if store is not None:
         checkpoints = Resume(pipeline, store, pipeline_id, run_id, supplied, resume)
-    if not cursors and checkpoints is None:
+    watch = drift != "ignore" and remembered.previous is not None
+    if not cursors and checkpoints is None and not watch:
         return remembered, None
     keep = bool(runtime.keep_checkpoints)
-    return remembered, RunMemory(pipeline, remembered, checkpoints, keep)
+    memory = RunMemory(pipeline, remembered, checkpoints, keep)
+    memory.watch_drift(pipeline, drift)
+    return remembered, memory
 
 
 def checkpoint_store(runtime: Runtime) -> CheckpointStore | None:

@@ -359,6 +359,7 @@ def build_alert(kind: Kind, report: RunReport, *, audit: str) -> Alert:
         host=_host(),
         nodes=len(report.nodes),
         skipped=skipped,
+        drift=tuple(scrub(d) for d in report.drift),
     )
 
 

@@ -20,6 +20,7 @@ from tdm.effects import http as _http  # noqa: F401  (registers the REST handler
 from tdm.effects import inputs as _inputs  # noqa: F401  (registers the Input handler)
 from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
+from tdm.interpreter.drift import check_policy
 from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, dtypes_of, resolve
 from tdm.interpreter.hooks import Hook, overrides
 from tdm.interpreter.memory import RunMemory, memory_for
@@ -47,6 +48,7 @@ def run(
     run_id: str | None = None,
     pipeline_name: str | None = None,
     resume: RunReport | str | None = None,
+    drift: str = "warn",
 ) -> RunReport:
     """Run ``pipeline``: perform its effects, call its steps, and report on every node.
 
@@ -67,6 +69,10 @@ def run(
             runtime's checkpoints are restored from there (no request, no write repeated), the
             others run. Needs ``Runtime(checkpoints=...)`` for both runs and the same
             pipeline id (a report's is used when ``pipeline_id`` is not given).
+        drift: what a change in a source's schema (a new, missing or retyped column) since
+            the last successful run of the pipeline does: ``"warn"`` (default; reported in
+            ``report.drift``, the logs, alerts and the audit trail), ``"fail"`` (the source
+            fails before anything is written) or ``"ignore"``.
 
     Returns:
         A :class:`RunReport`. A failing node never raises here: it is reported as FAILURE and
@@ -93,6 +99,7 @@ def run(
         run_id=run_id,
         pipeline_name=pipeline_name,
         resume=resume,
+        drift=drift,
     ).run()
 
 
@@ -110,6 +117,7 @@ def _scheduler_for(
     run_id: str | None,
     pipeline_name: str | None = None,
     resume: RunReport | str | None = None,
+    drift: str = "warn",
 ) -> _Scheduler:
     """Everything ``run`` sets up before the first node (shared with ``run_partitions``)."""
     if isinstance(pipeline, Op):
@@ -127,7 +135,9 @@ def _scheduler_for(
         pipeline_id = resume.pipeline_id
     pid = pipeline_id or pipeline.fingerprint()
     origin = _origin_of(resume)
-    remembered, memory = memory_for(pipeline, runtime, pid, rid, supplied, origin)
+    remembered, memory = memory_for(
+        pipeline, runtime, pid, rid, supplied, origin, check_policy(drift)
+    )
     context = RunContext(
         started_at=runtime.clock(),
         run_id=rid,
@@ -473,11 +483,16 @@ class _Scheduler:
         self._release_children(i, ready)
 
     def _remember(self, i: int, outcome: NodeOutcome, handle: Any) -> NodeOutcome:
-        assert self.memory is not None
-        if not self.memory.wants(i):
+        memory = self.memory
+        assert memory is not None
+        if not memory.wants(i):
             return outcome
-        frame = outcome.frame if outcome.frame is not None else self.executor.fetch(handle)
-        error = self.memory.observe(i, frame)
+        error = memory.check_drift(i, outcome.columns, outcome.dtypes)
+        if error is not None:
+            self.stopping = True  # drift='fail': nothing else starts, so nothing is written
+        elif memory.needs_frame(i):
+            frame = outcome.frame if outcome.frame is not None else self.executor.fetch(handle)
+            error = memory.observe(i, frame)
         if error is None:
             return outcome
         return NodeOutcome(
