@@ -211,13 +211,30 @@ class Read(_FileEffect):
 
     arity: ClassVar[int] = 0  # type: ignore[misc]
     path_column: str | None = None
+    incremental: bool = False
+    seen: tuple[tuple[str, str], ...] | None = None
+    """Filled in at run time for an incremental read: the (path, version) pairs earlier
+    successful runs read, to be skipped. None: not an incremental read in progress."""
 
     def default_name(self) -> str:
         return f"read_{_stem(self.uri)}"
 
     def describe(self) -> str:
         extra = f", path_column={self.path_column!r}" if self.path_column else ""
+        if self.incremental:
+            extra += ", incremental=True"
         return f"files.read({self._describe_args()}{extra})"
+
+    def with_cursor(self, value: Any) -> Read:
+        """This read, skipping the files in ``value`` (path -> version) already read.
+
+        >>> Read("in/*.csv", None, incremental=True).with_cursor({"in/a.csv": "1"}).seen
+        (('in/a.csv', '1'),)
+        """
+        import dataclasses
+
+        pairs = tuple(sorted((str(k), str(v)) for k, v in dict(value or {}).items()))
+        return dataclasses.replace(self, incremental=False, seen=pairs)
 
 
 @dataclass(frozen=True, slots=True)

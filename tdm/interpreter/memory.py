@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from tdm._types import Frame
 from tdm.core.incremental import Incremental, next_cursor
@@ -37,10 +37,17 @@ __all__ = ["Remembered", "RunMemory", "has_incremental", "incremental_of", "memo
 log = logging.getLogger("tdm.run")
 
 
-def incremental_of(op: Op) -> Incremental | None:
-    """The cursor spec of a node (None for every node that is not an incremental source)."""
+FILES: Final = "files"
+"""The cursor kind of an incremental file read: the files read so far, path -> version."""
+
+
+def incremental_of(op: Op) -> Incremental | str | None:
+    """The cursor spec of a node: an :class:`Incremental` for a REST source, :data:`FILES` for
+    an incremental file read, None for every other node."""
     spec = getattr(op, "incremental", None)
-    return spec if isinstance(spec, Incremental) else None
+    if isinstance(spec, Incremental):
+        return spec
+    return FILES if spec is True else None
 
 
 class Remembered:
@@ -108,7 +115,7 @@ class RunMemory:
         self.remembered = remembered
         self.resume = resume
         self.keep_checkpoints = keep_checkpoints
-        self.specs: dict[int, Incremental] = {}
+        self.specs: dict[int, Incremental | str] = {}
         for i, node in enumerate(plan.nodes):
             spec = incremental_of(node.op)
             if spec is not None:
@@ -163,7 +170,10 @@ class RunMemory:
         """The cursor node ``i`` starts from: the stored one, else its ``initial``."""
         name = self.names[i]
         stored = self.remembered.cursors.get(name)
-        return stored if stored is not None else self.specs[i].initial
+        if stored is not None:
+            return stored
+        spec = self.specs[i]
+        return spec.initial if isinstance(spec, Incremental) else {}
 
     def prepare(self, i: int, op: Op) -> Op:
         """The op to run for node ``i``: an incremental source gets its cursor filled in."""
@@ -219,6 +229,10 @@ class RunMemory:
     def _advance(self, i: int, frame: Frame) -> PipeError | None:
         spec = self.specs[i]
         name = self.names[i]
+        if not isinstance(spec, Incremental):  # files: add the ones this run read
+            read = frame.attrs.get("source_versions") or {}
+            self.pending[name] = {**dict(self.cursor(i)), **read}
+            return None
         if spec.cursor not in frame.columns:
             if len(frame.index) == 0:  # nothing new: no column to read, cursor stays
                 self.pending[name] = self.cursor(i)
