@@ -8,6 +8,9 @@ resume, checkpoints, a drift policy), so an ordinary run pays one ``is None`` te
   The new cursors are committed to the store only when the whole run succeeded, i.e. after
   every write published, and before the run's audit record is written.
 * The previous successful run of the pipeline (its id is given to steps in ``RunContext``).
+* Checkpoints (:mod:`tdm.interpreter.resume`): finished nodes' outputs are saved; a resumed
+  run restores them instead of running the nodes.
+* Schema drift (:mod:`tdm.interpreter.drift`): sources' schemas against the last success.
 
 Effects and core know nothing of this: a source gets its cursor as a filled-in request.
 """
