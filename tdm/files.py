@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tdm.core.file_effects import Format, Read, ReadAfter, Write, WriteMode
+from tdm.core.files import Format, Read, ReadAfter, Write, WriteMode
 from tdm.core.pipe import Op
 from tdm.core.pipeline import Pipeline
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tdm.core.effect import Input
+from tdm.core.inputs import Input
 from tdm.core.pipeline import Pipeline
 
 __all__ = ["frame"]

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from tdm.core.incremental import Incremental
 from tdm.core.pipeline import Pipeline
-from tdm.core.rest_effects import (
+from tdm.core.rest import (
     ApiKey,
     Auth,
     Basic,

@@ -1,8 +1,10 @@
 """Effect descriptions: frozen, picklable values that *say* what I/O to do, and never do it.
 
 An effect node holds URIs, options and the *names* of secrets; the interpreter hands it to a
-handler registered for its type (``tdm.effects.handle``) at run time. Later modules add file and
-REST effects next to :class:`Input`, the frame supplied by the caller of ``tdm.run``.
+handler registered for its type (``tdm.effects.handle``) at run time. Each kind of effect has
+three layers with one name: the public factories (``tdm/files.py``), the descriptions
+(``tdm/core/files.py``) and the handlers (``tdm/effects/files.py``); likewise ``rest`` and
+``inputs``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import ClassVar
 
 from tdm.core.pipe import Op
 
-__all__ = ["Effect", "Input", "SecretRef"]
+__all__ = ["Effect", "SecretRef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,31 +60,3 @@ class Effect(Op):
     @property
     def explicit_name(self) -> bool:  # type: ignore[override]
         return self.label is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Input(Effect):
-    """A frame supplied at run time: ``tdm.run(p, inputs={"orders": df})``.
-
-    >>> Input("orders")
-    Input(input_name='orders')
-    >>> Input("orders").describe()
-    "inputs.frame('orders')"
-    """
-
-    input_name: str
-
-    def __post_init__(self) -> None:
-        if not self.input_name or not isinstance(self.input_name, str):
-            raise ValueError(f"an input name must be a non-empty string, got {self.input_name!r}")
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.input_name
-
-    @property
-    def explicit_name(self) -> bool:  # type: ignore[override]
-        return True
-
-    def describe(self) -> str:
-        return f"inputs.frame({self.input_name!r})"

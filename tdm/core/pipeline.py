@@ -276,7 +276,7 @@ class Pipeline:
     def of(*items: Pipeline | Op) -> Pipeline:
         """Lift steps or pipelines into one pipeline whose outputs are all of theirs.
 
-        >>> from tdm.core.effect import Input
+        >>> from tdm.core.inputs import Input
         >>> both = Pipeline.of(Input("a"), Input("b"))
         >>> len(both.outputs)
         2
@@ -387,7 +387,7 @@ class Pipeline:
 
     def inputs(self) -> list[str]:
         """Names of ``tdm.inputs.frame`` nodes: the frames ``tdm.run(inputs=...)`` must supply."""
-        from tdm.core.effect import Input
+        from tdm.core.inputs import Input
 
         plan = self.plan
         return [
@@ -450,7 +450,7 @@ class Pipeline:
     def to_text(self) -> str:
         """An ASCII tree, outputs first, each node followed by its parents.
 
-        >>> from tdm.core.effect import Input
+        >>> from tdm.core.inputs import Input
         >>> from tdm.core.pipe import transform
         >>> @transform
         ... def double(df):

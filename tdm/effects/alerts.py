@@ -446,6 +446,8 @@ class WebhookAlerter(Alerter):
             wait_exponential,
         )
 
+        from tdm.effects import http as _http  # noqa: F401  (redacts httpx's own log records)
+
         url, headers = self.url, {"User-Agent": "tdm-alerts"}
         if self.secret is not None:
             provider = secrets if secrets is not None else default_secrets()

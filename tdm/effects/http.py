@@ -1,5 +1,8 @@
-"""Handlers for REST effects (``HttpGet``, ``FetchEach``): the only module importing httpx and
-tenacity for REST.
+"""One HTTP call of a REST handler: the event loop, retries, rate limit, redaction, errors.
+
+The REST handlers (:mod:`tdm.effects.rest`) build requests and read records; this module sends
+them (with auth from :mod:`tdm.effects.http_auth`). With ``tdm.effects.rest`` it is the only
+place tdm imports httpx and tenacity.
 
 Design (why it is fast): every handler call runs one coroutine on a private event loop that
 lives in a daemon thread of its own, so it works the same when called from a plain script, a
@@ -17,50 +20,34 @@ Secrets are revealed only while building requests; every URL shown in a message 
 from __future__ import annotations
 
 import asyncio
-import base64
 import email.utils
 import logging
-import math
 import os
 import random
 import re
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
-import pandas as pd
-
-from tdm._types import Frame
-from tdm.core.rest_effects import (
+from tdm.core.rest import (
     SECRET_REF,
     ApiKey,
-    Basic,
-    Bearer,
-    Cursor,
-    FetchEach,
-    FrozenJson,
-    HttpGet,
-    LinkHeader,
-    NextUrl,
-    NoPagination,
-    OAuth2ClientCredentials,
-    OffsetLimit,
-    PageNumber,
     SecretField,
     redact_url,
-    template_fields,
 )
-from tdm.core.rest_effects import _RestOptions as RestOptions
-from tdm.effects.dispatch import EffectEnv, handle
+from tdm.core.rest import _RestOptions as RestOptions
+from tdm.effects.dispatch import EffectEnv
 from tdm.effects.secrets import Secret, scrub
 from tdm.errors import EffectError, SecretNotFoundError
 
 if TYPE_CHECKING:
     import httpx
+
+    from tdm.effects.http_auth import _OAuth2
 
 # httpx and tenacity are imported on first use, so `import tdm` (and `tdm.core`) stays light.
 
@@ -259,85 +246,6 @@ class _RateLimiter:
             await asyncio.sleep(slot - now)
 
 
-class _OAuth2:
-    """A client-credentials token shared by all workers; fetched once, refreshed on expiry/401."""
-
-    def __init__(self, auth: OAuth2ClientCredentials, section: Mapping[str, Secret], call: _Call):
-        self.auth = auth
-        self.client_id = _key(section, auth.client_id_key, call.secret_of(auth))
-        self.client_secret = _key(section, auth.client_secret_key, call.secret_of(auth))
-        self.call = call
-        self.token: Secret | None = None
-        self.expires_at = 0.0
-        self.lock: asyncio.Lock | None = None
-        self.fetched = 0
-
-    async def get(self, client: httpx.AsyncClient) -> Secret:
-        if self.token is not None and time.monotonic() < self.expires_at:
-            return self.token
-        return await self.refresh(client, stale=self.token)
-
-    async def refresh(self, client: httpx.AsyncClient, stale: Secret | None) -> Secret:
-        if self.lock is None:
-            self.lock = asyncio.Lock()
-        async with self.lock:
-            fresh = self.token is not None and self.token != stale
-            if fresh and time.monotonic() < self.expires_at:
-                return self.token  # type: ignore[return-value]  # another worker refreshed it
-            data = {"grant_type": "client_credentials"}
-            if self.auth.scope:
-                data["scope"] = self.auth.scope
-            if self.auth.audience:
-                data["audience"] = self.auth.audience
-            headers = {"Accept": "application/json"}
-            if self.auth.send_as == "basic":
-                headers["Authorization"] = _basic_header(
-                    self.client_id.reveal(), self.client_secret.reveal()
-                ).reveal()
-            else:
-                data["client_id"] = self.client_id.reveal()
-                data["client_secret"] = self.client_secret.reveal()
-            url = self.auth.token_url
-            shown = redact_url(url)
-            response = await self.call.send(
-                client, _Request("POST", url, {}, headers), form=data, with_auth=False
-            )
-            if response.status_code >= 400:
-                raise EffectError(
-                    f"OAuth2 token request to {shown} answered {response.status_code} "
-                    f"{response.reason_phrase}{_excerpt(response)}; check the "
-                    f"{self.auth.client_id_key!r}/{self.auth.client_secret_key!r} keys of secret "
-                    f"{self.call.secret_of(self.auth)!r} and the token URL",
-                    node=self.call.node,
-                    uri=shown,
-                )
-            try:
-                payload = response.json()
-                token = payload["access_token"]
-            except (ValueError, KeyError, TypeError):
-                raise EffectError(
-                    f"OAuth2 token response from {shown} has no access_token field",
-                    node=self.call.node,
-                    uri=shown,
-                ) from None
-            expires_in = payload.get("expires_in")
-            lifetime = float(expires_in) if isinstance(expires_in, int | float | str) else 3600.0
-            if isinstance(expires_in, str) and not expires_in.replace(".", "", 1).isdigit():
-                lifetime = 3600.0
-            # Refresh a little early, so a token never expires on its way to the server.
-            self.expires_at = time.monotonic() + lifetime - min(30.0, lifetime * 0.1)
-            self.token = Secret(str(token))
-            self.fetched += 1
-            log.debug("%s: fetched an OAuth2 token from %s", self.call.node, shown)
-            return self.token
-
-
-def _basic_header(username: str, password: str) -> Secret:
-    token = Secret(base64.b64encode(f"{username}:{password}".encode()).decode("ascii"))
-    # Both are remembered for scrubbing: a server may echo the credentials without "Basic ".
-    return Secret("Basic " + token.reveal())
-
-
 def _key(section: Mapping[str, Secret], key: str, name: str | None) -> Secret:
     try:
         return section[key]
@@ -397,32 +305,6 @@ class _Call:
             else:
                 out.append(piece if row is None else _render(piece, row, False))
         return "".join(out)
-
-    def prepare_auth(self) -> None:
-        """Resolve auth secrets once per call (the values live only in this object)."""
-        auth = self.effect.auth
-        if auth is None:
-            return
-        name = self.secret_of(auth)
-        section = self.section(name)
-        if isinstance(auth, Basic):
-            user = _key(section, auth.username_key, name).reveal()
-            password = _key(section, auth.password_key, name).reveal()
-            self.auth_headers["Authorization"] = _basic_header(user, password).reveal()
-        elif isinstance(auth, Bearer):
-            token = _key(section, auth.token_key, name).reveal()
-            self.auth_headers["Authorization"] = f"Bearer {token}"
-        elif isinstance(auth, ApiKey):
-            value = auth.prefix + _key(section, auth.key, name).reveal()
-            if auth.header:
-                self.auth_headers[auth.header] = value
-            else:
-                assert auth.query is not None
-                self.auth_params[auth.query] = value
-        elif isinstance(auth, OAuth2ClientCredentials):
-            self.oauth = _OAuth2(auth, section, self)
-        else:
-            raise EffectError(f"unsupported auth {type(auth).__name__}", node=self.node)
 
     def client(self) -> httpx.AsyncClient:
         import httpx
@@ -659,286 +541,6 @@ async def _workers(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-# ---------------------------------------------------------------------------------------------
-# records
-# ---------------------------------------------------------------------------------------------
-_MISSING = object()
-
-
-def _lookup(body: Any, path: str) -> Any:
-    node = body
-    for part in path.split("."):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif (
-            isinstance(node, list)
-            and part.lstrip("-").isdigit()
-            and -len(node) <= int(part) < len(node)
-        ):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
-
-
-def _records(body: Any, path: str | None, where: str, node: str, strict: bool) -> list[Any]:
-    if body is None:
-        return []
-    value = body
-    if path:
-        value = _lookup(body, path)
-        if value is _MISSING:
-            if not strict:
-                return []
-            keys = ", ".join(map(repr, list(body)[:20])) if isinstance(body, Mapping) else ""
-            raise EffectError(
-                f"the response of {where} has no {path!r}"
-                + (
-                    f" (its top-level keys: {keys})"
-                    if keys
-                    else f" (it is a {type(body).__name__})"
-                )
-                + "; fix records=",
-                node=node,
-                uri=where,
-            )
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [v if isinstance(v, Mapping) else {"value": v} for v in value]
-    if isinstance(value, Mapping):
-        return [value]
-    return [{"value": value}]
-
-
-def _frame(records: list[Any], flatten: bool) -> Frame:
-    if not records:
-        return pd.DataFrame()
-    if flatten:
-        return pd.json_normalize(records, sep="_")
-    return pd.DataFrame.from_records(records)
-
-
-def _thaw(value: Any, call: _Call) -> Any:
-    if isinstance(value, FrozenJson):
-        return {k: _thaw(v, call) for k, v in value.items}
-    if isinstance(value, tuple):
-        return [_thaw(v, call) for v in value]
-    if isinstance(value, SecretField | str):
-        return call.value(value)
-    return value
-
-
-def _number(body: Any, path: str | None, where: str, node: str) -> int | None:
-    if path is None:
-        return None
-    value = _lookup(body, path) if body is not None else _MISSING
-    if value is _MISSING or value is None:
-        raise EffectError(
-            f"the first page of {where} has no number at {path!r}; fix paginate=(total=...)",
-            node=node,
-            uri=where,
-        )
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise EffectError(
-            f"the first page of {where} has {value!r} at {path!r}, not a number",
-            node=node,
-            uri=where,
-        ) from None
-
-
-# ---------------------------------------------------------------------------------------------
-# rest.get
-# ---------------------------------------------------------------------------------------------
-class _Pages:
-    """Reads every page of an ``HttpGet`` on the private loop."""
-
-    def __init__(self, effect: HttpGet, call: _Call) -> None:
-        self.effect = effect
-        self.call = call
-        self.params = {k: call.value(v) for k, v in effect.params}
-        self.headers = {"Accept": "application/json"}
-        self.headers.update({k: call.value(v) for k, v in effect.headers})
-        self.json = _thaw(effect.json, call) if effect.json is not None else None
-        body = effect.body
-        self.content = call.value(body).encode() if isinstance(body, str) else body
-        self.origin = _origin(effect.url)
-
-    def request(self, url: str, params: Mapping[str, str] | None = None) -> _Request:
-        merged = self.params if params is None else {**self.params, **params}
-        return _Request(self.effect.method, url, merged, self.headers, self.json, self.content)
-
-    async def fetch(
-        self, client: httpx.AsyncClient, request: _Request, strict: bool
-    ) -> tuple[list[Any], Any, httpx.Response]:
-        response = await self.call.send(client, request)
-        if response.status_code >= 400:
-            raise self.call.status_error(request, response)
-        body = self.call.body(request, response)
-        where = self.call.shown(request.url, request.params)
-        recs = _records(body, self.effect.records, where, self.call.node, strict)
-        return recs, body, response
-
-    async def run(self) -> list[Any]:
-        p = self.effect.paginate
-        async with self.call.client() as client:
-            first = self.request(self.effect.url, self._first_params())
-            recs, body, response = await self.fetch(client, first, strict=True)
-            if isinstance(p, NoPagination):
-                return recs
-            if isinstance(p, PageNumber | OffsetLimit):
-                return await self._numbered(client, p, recs, body, first)
-            return await self._chained(client, p, recs, body, response, first)
-
-    def _first_params(self) -> dict[str, str]:
-        p = self.effect.paginate
-        if isinstance(p, PageNumber):
-            out = {p.param: str(p.start)}
-            if p.size is not None and p.size_param:
-                out[p.size_param] = str(p.size)
-            return out
-        if isinstance(p, OffsetLimit):
-            return {p.offset_param: str(p.start), p.limit_param: str(p.limit)}
-        if isinstance(p, Cursor) and p.limit is not None:
-            return {p.limit_param: str(p.limit)}
-        return {}
-
-    def _page_params(self, p: PageNumber | OffsetLimit, k: int) -> dict[str, str]:
-        """Query parameters of the ``k``-th page (0 = the first)."""
-        if isinstance(p, PageNumber):
-            out = {p.param: str(p.start + k)}
-            if p.size is not None and p.size_param:
-                out[p.size_param] = str(p.size)
-            return out
-        return {p.offset_param: str(p.start + k * p.limit), p.limit_param: str(p.limit)}
-
-    async def _numbered(
-        self,
-        client: httpx.AsyncClient,
-        p: PageNumber | OffsetLimit,
-        first: list[Any],
-        body: Any,
-        request: _Request,
-    ) -> list[Any]:
-        node, where = self.call.node, self.call.shown(request.url, request.params)
-        pages: int | None = None
-        total = _number(body, p.total, where, node)
-        if isinstance(p, PageNumber):
-            total_pages = _number(body, p.total_pages, where, node)
-            if total_pages is not None:
-                pages = total_pages
-            elif total is not None:
-                size = p.size or len(first)
-                pages = math.ceil(total / size) if size else 1
-        elif total is not None:
-            pages = math.ceil(max(total - p.start, 0) / p.limit)
-        limit = p.max_pages
-        if pages is not None:
-            pages = max(pages, 1) if limit is None else min(max(pages, 1), limit)
-            results: list[list[Any]] = [first] + [[] for _ in range(pages - 1)]
-
-            async def one(worker_client: httpx.AsyncClient, i: int) -> None:
-                req = self.request(self.effect.url, self._page_params(p, i + 1))
-                results[i + 1] = (await self.fetch(worker_client, req, strict=False))[0]
-
-            if pages > 1:
-                await _workers(self.call, p.concurrency, one, pages - 1)
-            return [r for page in results for r in page]
-        # No total: read pages until one comes back empty.
-        out, k, recs = list(first), 1, first
-        while recs and (limit is None or k < limit):
-            req = self.request(self.effect.url, self._page_params(p, k))
-            recs = (await self.fetch(client, req, strict=False))[0]
-            out += recs
-            k += 1
-        return out
-
-    async def _chained(
-        self,
-        client: httpx.AsyncClient,
-        p: Cursor | NextUrl | LinkHeader | Any,
-        first: list[Any],
-        body: Any,
-        response: httpx.Response,
-        request: _Request,
-    ) -> list[Any]:
-        out, recs, seen, k = list(first), first, set(), 1
-        while recs and (p.max_pages is None or k < p.max_pages):
-            if isinstance(p, Cursor):
-                cursor = _lookup(body, p.path) if body is not None else None
-                if cursor is _MISSING or cursor in (None, "", False):
-                    break
-                marker = str(cursor)
-                params = {p.param: marker}
-                if p.limit is not None:
-                    params[p.limit_param] = str(p.limit)
-                request = self.request(self.effect.url, params)
-            else:
-                if isinstance(p, NextUrl):
-                    link = _lookup(body, p.path) if body is not None else None
-                    link = None if link is _MISSING else link
-                else:
-                    link = response.links.get(p.rel, {}).get("url")
-                if not link or not isinstance(link, str):
-                    break
-                marker = urljoin(str(response.url), link)
-                self._check_origin(marker)
-                # The next URL carries its own query; only auth parameters are added.
-                request = _Request(
-                    self.effect.method, marker, {}, self.headers, self.json, self.content
-                )
-            if marker in seen:
-                raise EffectError(
-                    f"pagination of {self.call.shown(self.effect.url)} loops: the server sent "
-                    f"the same {'cursor' if isinstance(p, Cursor) else 'next URL'} twice; "
-                    "set max_pages= or check the paginate= path",
-                    node=self.call.node,
-                )
-            seen.add(marker)
-            recs, body, response = await self.fetch(client, request, strict=False)
-            out += recs
-            k += 1
-        return out
-
-    def _check_origin(self, url: str) -> None:
-        credentials = self.effect.auth is not None or any(
-            isinstance(v, SecretField) for _, v in self.effect.headers + self.effect.params
-        )
-        if credentials and _origin(url) != self.origin:
-            raise EffectError(
-                f"the next page's URL {self.call.shown(url)} is on another host than "
-                f"{self.call.shown(self.effect.url)}; tdm does not send credentials there",
-                node=self.call.node,
-                uri=self.call.shown(url),
-            )
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.rpartition("@")[2].lower()
-
-
-@handle.register
-def _get(effect: HttpGet, frames: tuple[Frame, ...], env: EffectEnv) -> Frame:
-    call = _Call(effect, env)
-    call.prepare_auth()
-    started = time.perf_counter()
-    records = _run(_Pages(effect, call).run())
-    log.debug(
-        "%s: %d records in %d requests, %.2f s",
-        env.node,
-        len(records),
-        call.requests,
-        time.perf_counter() - started,
-    )
-    return _frame(records, effect.flatten)
-
-
-# ---------------------------------------------------------------------------------------------
-# rest.fetch_each
-# ---------------------------------------------------------------------------------------------
 _FORMATTER = __import__("string").Formatter()
 
 
@@ -956,114 +558,3 @@ def _render(template: str, row: Mapping[Any, Any], quote_values: bool) -> str:
         text = format(value, spec or "")
         out.append(quote(text, safe="") if quote_values else text)
     return "".join(out)
-
-
-def _is_null(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # lists, arrays: not a scalar null
-        return False
-
-
-@handle.register
-def _fetch_each(effect: FetchEach, frames: tuple[Frame, ...], env: EffectEnv) -> Frame:
-    (frame,) = frames
-    columns = effect.columns()
-    parent_cols = effect.parent_columns()
-    missing = [c for c in dict.fromkeys(columns + parent_cols) if c not in frame.columns]
-    if missing:
-        available = ", ".join(map(str, frame.columns[:30])) or "none"
-        raise EffectError(
-            f"fetch_each {redact_url(effect.template)!r} needs column(s) "
-            f"{', '.join(map(repr, missing))}, which the input frame lacks (its columns: "
-            f"{available}); fix the template or include_parent=, or rename the column upstream",
-            node=env.node,
-        )
-    rows = frame[list(columns)].to_dict("records") if columns else [{} for _ in range(len(frame))]
-    for i, row in enumerate(rows):
-        for name, value in row.items():
-            if _is_null(value):
-                raise EffectError(
-                    f"row {frame.index[i]!r} has no value in column {name!r}, which "
-                    f"{redact_url(effect.template)!r} needs; drop or fill such rows first",
-                    node=env.node,
-                )
-    call = _Call(effect, env)
-    call.prepare_auth()
-    fixed_headers = {"Accept": "application/json"}
-    templated_headers: list[tuple[str, str]] = []
-    for k, v in effect.headers:
-        if isinstance(v, str) and template_fields(v):
-            templated_headers.append((k, v))
-        else:
-            fixed_headers[k] = call.value(v)
-    fixed_params: dict[str, str] = {}
-    templated_params: list[tuple[str, str]] = []
-    for k, v in effect.params:
-        if isinstance(v, str) and template_fields(v):
-            templated_params.append((k, v))
-        else:
-            fixed_params[k] = call.value(v)
-
-    def build(row: Mapping[Any, Any]) -> _Request:
-        params = fixed_params
-        if templated_params:
-            params = {**params, **{k: call.value(v, row) for k, v in templated_params}}
-        headers = fixed_headers
-        if templated_headers:
-            headers = {**headers, **{k: call.value(v, row) for k, v in templated_headers}}
-        return _Request(effect.method, _render(effect.template, row, True), params, headers)
-
-    requests = [build(row) for row in rows]
-    results: list[list[Any]] = [[] for _ in rows]
-    outcomes: dict[str, list[str]] = {"skip": [], "empty": []}
-
-    async def one(client: httpx.AsyncClient, i: int) -> None:
-        request = requests[i]
-        response = await call.send(client, request)
-        status = response.status_code
-        if status >= 400:
-            policy = effect.status_policy(status) or "fail"
-            if policy == "fail":
-                raise call.status_error(request, response, f" (row {frame.index[i]!r})")
-            outcomes[policy].append(f"{status} {call.shown(request.url, request.params)}")
-            return
-        body = call.body(request, response)
-        where = call.shown(request.url, request.params)
-        results[i] = _records(body, effect.records, where, env.node, strict=True)
-
-    started = time.perf_counter()
-    _run(_workers(call, effect.concurrency, one, len(requests)))
-    if outcomes["skip"]:
-        skipped = outcomes["skip"]
-        log.warning(
-            "%s: skipped %d of %d rows (on_status 'skip'), e.g. %s",
-            env.node,
-            len(skipped),
-            len(rows),
-            "; ".join(skipped[:3]),
-        )
-    log.debug(
-        "%s: %d requests for %d rows in %.2f s (%d answered with an 'empty' status)",
-        env.node,
-        call.requests,
-        len(rows),
-        time.perf_counter() - started,
-        len(outcomes["empty"]),
-    )
-    return _assemble(frame, results, parent_cols, effect.flatten)
-
-
-def _assemble(
-    frame: Frame, results: Sequence[list[Any]], parent_cols: Sequence[str], flatten: bool
-) -> Frame:
-    owners = [i for i, recs in enumerate(results) for _ in recs]
-    records = [r for recs in results for r in recs]
-    data = _frame(records, flatten)
-    parents = frame[list(parent_cols)].iloc[owners].reset_index(drop=True)
-    if data.empty and not len(data.columns):
-        return parents
-    clash = {c: f"{c}_response" for c in data.columns if c in parents.columns}
-    if clash:
-        data = data.rename(columns=clash)
-    return pd.concat([parents, data.reset_index(drop=True)], axis=1)

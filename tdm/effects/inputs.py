@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tdm._types import Frame
-from tdm.core.effect import Input
+from tdm.core.inputs import Input
 from tdm.effects.dispatch import EffectEnv, handle
 from tdm.errors import InputError
 

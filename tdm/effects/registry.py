@@ -16,6 +16,7 @@ __all__ = ["BUILTIN_HANDLERS", "load"]
 BUILTIN_HANDLERS: tuple[str, ...] = (
     "tdm.effects.inputs",
     "tdm.effects.files",
+    "tdm.effects.rest",
 )
 
 _lock = threading.Lock()

@@ -14,8 +14,9 @@ import dataclasses
 import pandas as pd
 
 from tdm._types import Frame
-from tdm.core.file_effects import Read, Write, split_compression
+from tdm.core.files import Read, Write, split_compression
 from tdm.effects.dispatch import EffectEnv
+from tdm.effects.storage import FileTarget, _Retry
 from tdm.errors import EffectError
 
 __all__ = ["merge_by_key", "upsert"]
@@ -47,8 +48,8 @@ def upsert(frame: Frame, effect: Write, target: object, env: EffectEnv) -> None:
 
     assert effect.key is not None
     key = list(effect.key)
-    retry = files._Retry.of(env)
-    assert isinstance(target, files.FileTarget)
+    retry = _Retry.of(env)
+    assert isinstance(target, FileTarget)
     if frame.empty and files._exists(target, target.path):
         return  # nothing to merge: the stored data is already the result
     missing = [k for k in key if k not in frame.columns]

@@ -34,7 +34,7 @@ from tdm.interpreter.run import _scheduler_for, run
 from tdm.interpreter.runtime import Runtime
 
 if TYPE_CHECKING:
-    from tdm.core.file_effects import Read, Write
+    from tdm.core.files import Read, Write
 
 __all__ = ["Partition", "PartitionSpec", "partition_pipelines", "run_partitions"]
 
@@ -141,7 +141,7 @@ def _drop_columns(df: pd.DataFrame, *, columns: tuple[str, ...]) -> pd.DataFrame
 
 
 def _file_effects() -> tuple[type[Read], type[Write]]:
-    from tdm.core.file_effects import Read, Write
+    from tdm.core.files import Read, Write
 
     return Read, Write
 
@@ -166,10 +166,11 @@ def _source(pipeline: Pipeline) -> tuple[int, Read]:
 def _expand(read: Read, runtime: Runtime) -> tuple[list[tuple[str, str]], str]:
     """The dataset's files as (display URI, path under the root), and the root, in order."""
     from tdm.effects import files as file_handlers
+    from tdm.effects.storage import open_target
 
     ctx = RunContext(started_at=runtime.clock(), run_id="list-partitions")
     env = EffectEnv(node="list-partitions", context=ctx, runtime=runtime)
-    target = file_handlers.open_target(read.uri, read.secret, read.options, env)
+    target = open_target(read.uri, read.secret, read.options, env)
     paths, root, _ = file_handlers._expand(target, read.format)
     base = root if root is not None else _glob_root(target.path)
     out = []
@@ -199,7 +200,7 @@ def _folder_values(rel: str) -> tuple[tuple[str, str], ...]:
 
 def _output_uri(write: Write, rel: str, values: Mapping[str, str]) -> str:
     """Where one partition writes: its own file under ``write``'s folder."""
-    from tdm.core.file_effects import split_compression
+    from tdm.core.files import split_compression
 
     folder, _, name = rel.rpartition("/")
     stem = split_compression(name)[0].rsplit(".", 1)[0] or name

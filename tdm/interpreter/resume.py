@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from tdm._types import Frame
-from tdm.core.effect import Input
+from tdm.core.inputs import Input
 from tdm.core.pipe import Op, Pipe
 from tdm.core.pipeline import ARGUMENT, Pipeline
 from tdm.effects.checkpoints import CheckpointStore

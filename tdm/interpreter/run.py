@@ -13,11 +13,9 @@ import pandas as pd
 
 from tdm._types import Frame
 from tdm.core.context import RunContext
-from tdm.core.effect import Input
+from tdm.core.inputs import Input
 from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import ARGUMENT, Pipeline
-from tdm.effects import http as _http  # noqa: F401  (registers the REST handlers)
-from tdm.effects import inputs as _inputs  # noqa: F401  (registers the Input handler)
 from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
 from tdm.interpreter.drift import check_policy

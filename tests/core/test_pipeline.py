@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import tdm
 from tdm import Pipeline, pipe, transform
-from tdm.core.effect import Input
+from tdm.core.inputs import Input
 from tdm.errors import ArityError, DefinitionError, DuplicateNameError
 
 

@@ -18,9 +18,9 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 import tdm
 from tdm import files
-from tdm.core.file_effects import Write
-from tdm.effects.files import is_transient, resolve_uri
+from tdm.core.files import Write
 from tdm.effects.secrets import MappingSecrets
+from tdm.effects.storage import is_transient, resolve_uri
 from tdm.errors import DefinitionError
 
 from .files_helpers import FORMATS, assert_same, failed, ok, sample

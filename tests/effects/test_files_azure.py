@@ -11,8 +11,8 @@ import pytest
 import tdm
 from tdm import files
 from tdm.effects.dispatch import EffectEnv
-from tdm.effects.files import storage_options
 from tdm.effects.secrets import MappingSecrets
+from tdm.effects.storage import storage_options
 from tdm.errors import SecretNotFoundError
 
 from .files_helpers import FORMATS, assert_same, failed, ok, sample

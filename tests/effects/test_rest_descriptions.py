@@ -8,7 +8,7 @@ import pytest
 
 import tdm
 from tdm import rest
-from tdm.core.rest_effects import FetchEach, HttpGet, redact_url
+from tdm.core.rest import FetchEach, HttpGet, redact_url
 
 
 def test_equal_sources_are_one_node_and_pickle() -> None:

@@ -1,0 +1,122 @@
+"""How a YAML ``config`` maps onto a registered factory: renames, signatures, type checks."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tdm.config.registry import FIRST_POSITIONAL, TypeEntry
+
+
+def _signature(factory: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+
+
+def _accepts(sig: inspect.Signature, name: str, *, explicit: bool = False) -> bool:
+    param = sig.parameters.get(name)
+    if param is not None and param.kind is not inspect.Parameter.VAR_POSITIONAL:
+        return True
+    if explicit:
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _looks_like_plain_step(sig: inspect.Signature) -> bool:
+    params = list(sig.parameters.values())
+    if not params:
+        return False
+    first = params[0]
+    ann = first.annotation
+    text = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+    return (
+        first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
+        and first.default is first.empty
+        and ("DataFrame" in str(text) or text == "Frame" or first.name in ("df", "frame"))
+    )
+
+
+def _apply_renames(
+    entry: TypeEntry,
+    sig: inspect.Signature | None,
+    kwargs: dict[str, Any],
+    lines: dict[str, int],
+) -> dict[str, Any]:
+    if not entry.renames or sig is None:
+        return kwargs
+    out = dict(kwargs)
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    named = {n for n, p in sig.parameters.items() if p.kind not in variadic}
+    for old, candidates in entry.renames.items():
+        if old not in out or (old in named and old in candidates):
+            continue
+        for candidate in candidates:
+            if candidate == FIRST_POSITIONAL:
+                first = next(iter(sig.parameters.values()), None)
+                if first is None:
+                    continue
+                if first.kind is inspect.Parameter.VAR_POSITIONAL:
+                    value = out.pop(old)
+                    out["*"] = value
+                    break
+                candidate = first.name
+            if isinstance(candidate, str) and candidate in named:
+                out[candidate] = out.pop(old)
+                if old in lines:
+                    lines[candidate] = lines[old]
+                break
+    return out
+
+
+def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    fn = getattr(factory, "__wrapped__", factory)
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: skip the checks rather than fail
+        return {}
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """A lenient structural check of a YAML value against an annotation."""
+    if hint is Any or hint is object or isinstance(hint, typing.TypeVar):
+        return True
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (str, bool):
+        return isinstance(value, hint)
+    container = origin or hint
+    if container in (list, tuple, Sequence, typing.Sequence, set, frozenset):
+        if not isinstance(value, list | tuple):
+            return False
+        inner = args[0] if args and not (container is tuple and len(args) != 2) else Any
+        if container is tuple and len(args) >= 1 and args[-1] is not Ellipsis:
+            pairs = zip(value, args, strict=False)
+            return len(value) == len(args) and all(_matches(v, a) for v, a in pairs)
+        return all(_matches(v, inner) for v in value)
+    if container in (dict, Mapping, typing.Mapping):
+        if not isinstance(value, dict):
+            return False
+        if len(args) == 2:
+            return all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
+        return True
+    return True
+
+
+def _describe_type(hint: Any) -> str:
+    text = getattr(hint, "__name__", None) if typing.get_origin(hint) is None else None
+    return text or str(hint).replace("typing.", "").replace("collections.abc.", "")
