@@ -16,14 +16,18 @@ from tdm.effects.checkpoints import CheckpointStore, parse_age
 __all__ = ["CheckpointStore", "parse_age", "prune", "store"]
 
 
-def store(url: str, *, storage_options: Mapping[str, Any] | None = None) -> CheckpointStore:
-    """A checkpoint location with fsspec options that are not secret (``endpoint_url``...).
+def store(
+    url: str, *, secret: str | None = None, storage_options: Mapping[str, Any] | None = None
+) -> CheckpointStore:
+    """A checkpoint location: ``secret`` names the credentials (its keys are fsspec storage
+    options, e.g. ``key``/``secret``/``endpoint_url`` for S3); ``storage_options`` are the
+    settings that are not secret.
 
     >>> import tdm
     >>> tdm.Runtime(checkpoints=store("memory://ckpt-doc")).checkpoints.url
     'memory://ckpt-doc'
     """
-    return CheckpointStore(url, dict(storage_options or {}))
+    return CheckpointStore(url, dict(storage_options or {}), secret)
 
 
 def prune(

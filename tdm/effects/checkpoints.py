@@ -17,6 +17,7 @@ that tdm alone writes to.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -64,7 +65,9 @@ def parse_age(text: str) -> float:
 class CheckpointStore:
     """Node outputs at ``url`` (any fsspec URL: a folder, ``s3://``, ``az://``, ``memory://``).
 
-    ``storage_options`` are non-secret fsspec settings (``{"endpoint_url": ...}``, say).
+    ``storage_options`` are non-secret fsspec settings (``{"endpoint_url": ...}``, say);
+    ``secret`` names a secret whose keys are storage options (credentials), resolved through
+    the run's secrets provider.
 
     >>> store = CheckpointStore("memory://doctest-ckpt")
     >>> store.save("p", "k1", pd.DataFrame({"a": [1]}))
@@ -74,6 +77,8 @@ class CheckpointStore:
 
     url: str
     storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    secret: str | None = None
+    provider: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url.strip():
@@ -83,10 +88,24 @@ class CheckpointStore:
             )
         object.__setattr__(self, "url", self.url.rstrip("/"))
 
+    def using(self, secrets: Any) -> CheckpointStore:
+        """This store, resolving its secret (if any) through ``secrets``."""
+        if secrets is None or self.secret is None:
+            return self
+        return dataclasses.replace(self, provider=secrets)
+
     def _fs(self) -> tuple[Any, str]:
         from fsspec.core import url_to_fs
 
-        fs, root = url_to_fs(self.url, **dict(self.storage_options))
+        from tdm.effects.secrets import default_secrets
+        from tdm.effects.state import _OPTION_ALIASES
+
+        options = dict(self.storage_options)
+        if self.secret is not None:  # values revealed only into fsspec's options
+            provider = self.provider if self.provider is not None else default_secrets()
+            for key, value in provider.section(self.secret).items():
+                options[_OPTION_ALIASES.get(key.lower(), key)] = value.reveal()
+        fs, root = url_to_fs(self.url, **options)
         return fs, str(root).rstrip("/")
 
     def _local(self, fs: Any) -> bool:

@@ -324,6 +324,7 @@ def memory_for(
 def checkpoint_store(runtime: Runtime) -> CheckpointStore | None:
     """The runtime's checkpoint location as a store (None: no checkpoints)."""
     where = runtime.checkpoints
-    if where is None or isinstance(where, CheckpointStore):
-        return where
-    return CheckpointStore(str(where))
+    if where is None:
+        return None
+    store = where if isinstance(where, CheckpointStore) else CheckpointStore(str(where))
+    return store.using(runtime.secrets)

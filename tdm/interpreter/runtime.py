@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tdm.effects.alerts import Alerter
+from tdm.effects.checkpoints import CheckpointStore
 from tdm.effects.secrets import SecretsProvider, default_secrets
 from tdm.effects.state import StateStore, shared_sqlite
 from tdm.interpreter.hooks import Hook
@@ -55,7 +56,7 @@ class Runtime:
     alerters: Sequence[Alerter] = ()
     progress: bool | None = False
     options: Mapping[str, Any] = field(default_factory=dict)
-    checkpoints: Any = None
+    checkpoints: str | CheckpointStore | None = None
     keep_checkpoints: bool = False
 
     @classmethod

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 import tdm
 from tdm import files, rest
+from tdm.effects.secrets import MappingSecrets
 from tdm.errors import InputError
 from tests.servers.fixtures import FakeApi
 
@@ -112,3 +114,30 @@ def test_resume_needs_checkpoints_of_that_run(tmp_path: Path) -> None:
     rt = tdm.Runtime(checkpoints=f"file://{tmp_path}/ck")
     with pytest.raises(InputError, match="kept no checkpoints"):
         tdm.run(p, inputs=x, resume="nope", runtime=rt)
+
+
+def test_checkpoints_on_s3(fresh_fake_api: FakeApi, fresh_s3_server: Any, tmp_path: Path) -> None:
+    api, s3 = fresh_fake_api, fresh_s3_server
+    api.total = 20
+    s3.make_bucket("ckpt")
+    secrets = MappingSecrets(
+        {"S3": {"key": s3.key, "secret": s3.secret, "endpoint_url": s3.endpoint_url}}
+    )
+    rt = tdm.Runtime(
+        state=tdm.state.memory(),
+        secrets=secrets,
+        checkpoints=tdm.checkpoints.store("s3://ckpt/tdm", secret="S3"),
+    )
+    p = fan_out(api, str(tmp_path / "totals.parquet"))
+    FLAKY["fail"] = True
+    try:
+        failed = tdm.run(p, runtime=rt, pipeline_id="fan-s3")
+    finally:
+        FLAKY["fail"] = False
+    assert not failed.ok
+    listed = s3.boto3_client().list_objects_v2(Bucket="ckpt", Prefix="tdm/fan-s3/objects/")
+    assert len(listed.get("Contents", [])) == 3  # listing, fan-out, first write
+    before = api.count
+    resumed = tdm.run(p, runtime=rt, pipeline_id="fan-s3", resume=failed)
+    assert resumed.ok and api.count == before
+    assert resumed.restored == ["get_items", "details", "write_details"]
