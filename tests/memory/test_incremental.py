@@ -188,3 +188,39 @@ def test_state_show_and_reset_commands(fresh_fake_api: FakeApi, tmp_path: Path) 
     unknown = runner.invoke(cli, ["state", "reset", "incidents", "--node", "nope",
                                   "--state", str(db)])  # fmt: skip
     assert unknown.exit_code == 2 and "no cursor" in unknown.output
+
+
+def test_yaml_incremental_sources_equal_python(tmp_path: Path) -> None:
+    spec = tmp_path / "p.yml"
+    spec.write_text(
+        "version: 1\n"
+        "pipelines:\n"
+        "  - name: Incidents\n"
+        "    pipes:\n"
+        "      - name: incidents\n"
+        "        type: restreader\n"
+        "        config:\n"
+        "          url: https://api.example.com/incidents\n"
+        "          params: {since: '{cursor}'}\n"
+        "          records: result\n"
+        "          incremental: {cursor: updated, initial: '2000-01-01'}\n"
+        "      - name: landing\n"
+        "        type: fileread\n"
+        f"        config: {{path: '{tmp_path}/*.csv', incremental: true}}\n"
+    )
+    project = tdm.load_yaml(str(spec))
+    ops = {n: project["Incidents"].pipeline.plan.nodes[i].op
+           for i, n in enumerate(project["Incidents"].pipeline.names())}  # fmt: skip
+    python = rest.get(
+        "https://api.example.com/incidents",
+        params={"since": "{cursor}"},
+        records="result",
+        incremental=tdm.incremental("updated", initial="2000-01-01"),
+        label="incidents",
+    )
+    assert ops["incidents"] == python.plan.nodes[0].op
+    assert ops["landing"].incremental is True  # type: ignore[attr-defined]
+    bad = tmp_path / "bad.yml"
+    bad.write_text(spec.read_text().replace("initial: '2000-01-01'", "start: 1"))
+    out = CliRunner().invoke(cli, ["validate", str(bad)])
+    assert out.exit_code == 2 and "incremental takes {cursor:" in out.output
