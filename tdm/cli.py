@@ -572,7 +572,9 @@ def history(
         if not nodes and frame[extra].notna().any():
             columns.insert(-1, extra)
     shown = frame[columns].copy()
-    shown["error"] = shown["error"].fillna("").str.slice(0, 60)
+    for text in ("error", "drift", "resumed_from"):
+        if text in shown:
+            shown[text] = shown[text].fillna("").str.slice(0, 60)
     shown["duration_s"] = shown["duration_s"].round(3)
     click.echo(shown.to_string(index=False))
 

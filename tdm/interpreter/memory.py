@@ -140,14 +140,14 @@ class RunMemory:
         plan = pipeline.plan
         for i, parents in enumerate(plan.parents):
             node = before.get(plan.names[i])
-            if not parents and node is not None and node.columns is not None:
+            if not parents and node is not None and node.columns:
                 self.baseline[i] = (node.columns, node.dtypes or ("?",) * len(node.columns))
 
     def check_drift(self, i: int, columns: Any, dtypes: Any) -> PipeError | None:
         """Node ``i``'s schema against the baseline: recorded (warn) or an error (fail)."""
         before = self.baseline.get(i)
-        if before is None or columns is None:
-            return None
+        if before is None or columns is None or len(columns) == 0:
+            return None  # nothing read (an incremental source with nothing new): no schema
         after = (
             tuple(str(c) for c in columns),
             tuple(str(d) for d in dtypes) if dtypes is not None else ("?",) * len(columns),

@@ -33,6 +33,7 @@ def test_only_new_or_changed_files_are_read_and_failures_lose_none(tmp_path: Pat
     assert sorted(first.cursors["landing"]) == [str(landing / "a.csv"), str(landing / "b.csv")]
     nothing = tdm.run(p, runtime=rt, pipeline_id="landing")
     assert nothing.ok and nothing.nodes["landing"].rows_out == 0
+    assert nothing.drift == []  # nothing read is no schema change
 
     pd.DataFrame({"id": [4], "v": ["d"]}).to_csv(landing / "c.csv", index=False)
     pd.DataFrame({"id": [1, 2], "v": ["A", "b"]}).to_csv(landing / "a.csv", index=False)
@@ -41,7 +42,7 @@ def test_only_new_or_changed_files_are_read_and_failures_lose_none(tmp_path: Pat
     failed = tdm.run(p, runtime=rt, pipeline_id="landing", params={"fail": True})
     assert not failed.ok and failed.nodes["landing"].rows_out == 3
     retry = tdm.run(p, runtime=rt, pipeline_id="landing")  # the failure lost nothing
-    assert retry.ok and retry.nodes["landing"].rows_out == 3
+    assert retry.ok and retry.nodes["landing"].rows_out == 3 and retry.drift == []
     table = pd.read_parquet(out).sort_values("id")
     assert table.to_dict("list") == {"id": [1, 2, 3, 4], "v": ["A", "b", "c", "d"]}
 
