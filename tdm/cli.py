@@ -579,8 +579,8 @@ def history(
     click.echo(shown.to_string(index=False))
 
 
-def _store(state_url: str | None, secret: str | None) -> Any:
-    """The store named by ``--state``/``--secret`` (None: the default one)."""
+def _store(state_url: str | None, secret: str | None, *, must_exist: bool = False) -> Any:
+    """The audit store named by --state (None: the default one) with --secret's credentials."""
     import tdm.state as state
 
     if secret is not None and state_url is None:
@@ -588,7 +588,68 @@ def _store(state_url: str | None, secret: str | None) -> Any:
     if state_url is None:
         return None
     is_db = state_url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in state_url
+    if is_db and must_exist and not Path(state_url).expanduser().is_file():
+        raise InputError(f"--state {state_url}: no such audit database (a *.db file)")
     return state.sqlite(state_url) if is_db else state.files(state_url, secret=secret)
+
+
+_STATE_HELP = (
+    "Read this store: a SQLite file (*.db) or a folder URL of a file store "
+    "(default: $TDM_HOME/state.db)."
+)
+
+
+def _read_store(state_url: str | None, secret: str | None) -> Any:
+    store = _store(state_url, secret, must_exist=True)
+    if store is None:
+        from tdm.interpreter.runtime import Runtime
+
+        store = Runtime.default().state
+    return store
+
+
+@cli.command()
+@click.option("--state", "state_url", help=_STATE_HELP)
+@click.option("--secret", metavar="NAME", help="The secret holding the --state store's options.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    envvar="TDM_UI_TOKEN",
+    help="Require this token on every request (needed to listen beyond this machine).",
+)
+def ui(state_url: str | None, secret: str | None, host: str, port: int, token: str | None) -> None:
+    """Browse the audit trail in a local, read-only web page (needs tdm[ui])."""
+    try:
+        from tdm.ui.app import check_bind, serve
+    except ImportError as exc:
+        raise InputError(
+            f"tdm ui needs starlette and uvicorn: pip install 'tdm[ui]' ({exc})"
+        ) from None
+    check_bind(host, token)
+    serve(_read_store(state_url, secret), host=host, port=port, token=token, echo=click.echo)
+
+
+@cli.command()
+@click.option(
+    "--html",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the report to this HTML file.",
+)
+@click.option("--run", "run_id", help="Only this run (its id).")
+@click.option("--pipeline", help="This pipeline: its runs over time and its recent runs.")
+@click.option("--state", "state_url", help=_STATE_HELP)
+@click.option("--secret", metavar="NAME", help="The secret holding the --state store's options.")
+def report(
+    path: str, run_id: str | None, pipeline: str | None, state_url: str | None, secret: str | None
+) -> None:
+    """Write the run browser's pages as one self-contained HTML file."""
+    from tdm.ui.report import write_report
+
+    written = write_report(path, _read_store(state_url, secret), run=run_id, pipeline=pipeline)
+    click.echo(f"wrote {written}")
 
 
 STATE_URL = click.option(
@@ -647,7 +708,7 @@ def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json
     """Show the cursors PIPELINE (its id) keeps, one per node."""
     import tdm.state as state
 
-    frame = state.show(pipeline, store=_store(state_url, secret))
+    frame = state.show(pipeline, store=_store(state_url, secret, must_exist=True))
     if as_json:
         for line in frame.to_json(orient="records", lines=True).splitlines():
             click.echo(line)
@@ -667,7 +728,7 @@ def state_reset(pipeline: str, node: str | None, state_url: str | None, secret: 
     import tdm.state as state
 
     try:
-        gone = state.reset(pipeline, node=node, store=_store(state_url, secret))
+        gone = state.reset(pipeline, node=node, store=_store(state_url, secret, must_exist=True))
     except KeyError as exc:
         raise InputError(str(exc.args[0])) from None
     if gone:

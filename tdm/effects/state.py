@@ -82,6 +82,7 @@ class NodeRecord:
     dtypes: tuple[str, ...] | None = None
     schema: str | None = None
     error: str | None = None
+    parents: tuple[str, ...] | None = None
     restored: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,6 +100,7 @@ class NodeRecord:
             "dtypes": list(self.dtypes) if self.dtypes is not None else None,
             "schema": self.schema,
             "error": self.error,
+            "parents": list(self.parents) if self.parents is not None else None,
             "restored": self.restored,
         }
 
@@ -107,7 +109,7 @@ class NodeRecord:
         """The record back from :meth:`as_dict` (unknown keys are ignored)."""
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        for key in ("columns", "dtypes"):
+        for key in ("columns", "dtypes", "parents"):
             if kwargs.get(key) is not None:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
@@ -115,11 +117,12 @@ class NodeRecord:
 
 NODE_FIELDS: Final = (
     "name", "kind", "status", "start_us", "stop_us", "duration_us", "rows_in", "rows_out",
-    "schema", "error",
+    "schema", "error", "parents",
 )  # fmt: skip
 """The columns of :attr:`RunRecord.node_table`. Times are integers of microseconds (epoch
 microseconds for ``start_us``/``stop_us``): exact, and several times cheaper to encode than
-floats for runs of thousands of nodes."""
+floats for runs of thousands of nodes. ``parents`` holds each node's parents as positions in
+the table (records written before it was added have no such column)."""
 
 
 def _iso(us: int | None) -> str | None:
@@ -189,9 +192,11 @@ class RunRecord:
         table = self.node_table
         if not table or not table.get("name"):
             return ()
+        names = table["name"]
+        links = table.get("parents")
         out = []
-        restored = table.get("restored") or [False] * len(table["name"])
-        for i in range(len(table["name"])):
+        restored = table.get("restored") or [False] * len(names)
+        for i in range(len(names)):
             fp = table["schema"][i]
             shape = self.schemas.get(fp) if fp is not None else None
             out.append(
@@ -208,6 +213,7 @@ class RunRecord:
                     dtypes=tuple(shape["dtypes"]) if shape is not None else None,
                     schema=fp,
                     error=table["error"][i],
+                    parents=None if links is None else tuple(names[p] for p in links[i]),
                     restored=bool(restored[i]),
                 )
             )
@@ -338,9 +344,36 @@ class StateStore:
         status: str | None = None,
         limit: int | None = None,
         nodes: bool = True,
+        offset: int = 0,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
     ) -> list[RunRecord]:
-        """Records, newest first; ``pipeline`` matches the pipeline id or name."""
+        """Records, newest first; ``pipeline`` matches the pipeline id or name.
+
+        ``offset`` skips that many of the selected runs (with ``limit``: one page);
+        ``since`` (inclusive) and ``until`` (exclusive) bound the start time (ISO 8601 text,
+        a date such as ``"2026-11-29"``, or an aware datetime). ``nodes=False`` leaves out
+        the node table and the plan (cheaper for lists).
+        """
         raise NotImplementedError
+
+    def count(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+    ) -> int:
+        """How many runs :meth:`runs` would select with the same filters and no limit."""
+        return len(
+            self.runs(pipeline=pipeline, status=status, since=since, until=until, nodes=False)
+        )
+
+    def pipelines(self) -> list[tuple[str, str]]:
+        """Every pipeline with a recorded run, as ``(pipeline_id, pipeline_name)``, sorted."""
+        seen = {(r.pipeline_id, r.pipeline_name) for r in self.runs(nodes=False)}
+        return sorted(seen)
 
     def get(self, run_id: str) -> RunRecord:
         """The record of one run; ``KeyError`` naming the run if it is not there."""
@@ -374,8 +407,27 @@ class StateStore:
         return type(self).__name__
 
 
-def _matches(run: RunRecord, pipeline: str | None, status: str | None) -> bool:
+def _when_text(value: str | datetime | None) -> str | None:
+    """A bound on ``started_at`` as comparable text (records keep ISO 8601 UTC)."""
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        raise ValueError(f"give an aware datetime (e.g. with tzinfo=UTC), got {value!r}")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _matches(
+    run: RunRecord,
+    pipeline: str | None,
+    status: str | None,
+    since: str | None = None,
+    until: str | None = None,
+) -> bool:
     if pipeline is not None and pipeline not in (run.pipeline_id, run.pipeline_name):
+        return False
+    if since is not None and run.started_at < since:
+        return False
+    if until is not None and run.started_at >= until:
         return False
     return status is None or run.status == status.upper()
 
@@ -383,6 +435,11 @@ def _matches(run: RunRecord, pipeline: str | None, status: str | None) -> bool:
 def _json_copy(value: Any) -> Any:
     """``value`` as a store gives it back (a JSON round trip: no shared mutable state)."""
     return json.loads(json.dumps(value, default=str))
+
+
+def _page(found: list[RunRecord], offset: int, limit: int | None) -> list[RunRecord]:
+    end = None if limit is None else offset + limit
+    return found[offset:end]
 
 
 class MemoryStore(StateStore):
@@ -415,11 +472,15 @@ class MemoryStore(StateStore):
         status: str | None = None,
         limit: int | None = None,
         nodes: bool = True,
+        offset: int = 0,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
     ) -> list[RunRecord]:
+        low, high = _when_text(since), _when_text(until)
         with self._lock:
-            found = [r for r in self._runs.values() if _matches(r, pipeline, status)]
+            found = [r for r in self._runs.values() if _matches(r, pipeline, status, low, high)]
         found.sort(key=lambda r: r.started_at, reverse=True)
-        return found[:limit] if limit is not None else found
+        return _page(found, offset, limit)
 
     def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
         with self._lock:
@@ -488,6 +549,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status, started_at);
+CREATE INDEX IF NOT EXISTS runs_pipelines ON runs (pipeline_id, pipeline_name);
 CREATE TABLE IF NOT EXISTS cursors (
     pipeline_id TEXT NOT NULL,
     node TEXT NOT NULL,
@@ -544,6 +607,31 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for name, kind in _ADDED_COLUMNS.items():
         if name not in have:
             conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+
+
+def _where(
+    pipeline: str | None,
+    status: str | None,
+    since: str | datetime | None,
+    until: str | datetime | None,
+) -> tuple[str, list[Any]]:
+    """A WHERE clause (the indexes on pipeline, status and start time serve it) and its args."""
+    where: list[str] = []
+    args: list[Any] = []
+    if pipeline is not None:
+        where.append("(pipeline_id = ? OR pipeline_name = ?)")
+        args += [pipeline, pipeline]
+    if status is not None:
+        where.append("status = ?")
+        args.append(status.upper())
+    low, high = _when_text(since), _when_text(until)
+    if low is not None:
+        where.append("started_at >= ?")
+        args.append(low)
+    if high is not None:
+        where.append("started_at < ?")
+        args.append(high)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
 class SQLiteStore(StateStore):
@@ -622,25 +710,35 @@ class SQLiteStore(StateStore):
         status: str | None = None,
         limit: int | None = None,
         nodes: bool = True,
+        offset: int = 0,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
     ) -> list[RunRecord]:
-        where: list[str] = []
-        args: list[Any] = []
-        if pipeline is not None:
-            where.append("(pipeline_id = ? OR pipeline_name = ?)")
-            args += [pipeline, pipeline]
-        if status is not None:
-            where.append("status = ?")
-            args.append(status.upper())
+        where, args = _where(pipeline, status, since, until)
         wanted = _RUN_COLUMNS if nodes else _LIGHT
-        sql = f"SELECT {', '.join(_COUNTED.get(c, c) for c in wanted)} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = f"SELECT {', '.join(_COUNTED.get(c, c) for c in wanted)} FROM runs{where}"
         sql += " ORDER BY started_at DESC, rowid DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else int(limit), int(offset)]
         found = self._connect().execute(sql, args).fetchall()
         return [_run_from_row(wanted, row) for row in found]
+
+    def count(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+    ) -> int:
+        where, args = _where(pipeline, status, since, until)
+        row = self._connect().execute(f"SELECT count(*) FROM runs{where}", args).fetchone()
+        return int(row[0])
+
+    def pipelines(self) -> list[tuple[str, str]]:
+        sql = "SELECT DISTINCT pipeline_id, pipeline_name FROM runs ORDER BY 1, 2"
+        return [(str(a), str(b)) for a, b in self._connect().execute(sql).fetchall()]
 
     def get(self, run_id: str) -> RunRecord:
         row = (
@@ -840,12 +938,19 @@ class FileStore(StateStore):
         status: str | None = None,
         limit: int | None = None,
         nodes: bool = True,
+        offset: int = 0,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
     ) -> list[RunRecord]:
+        low, high = _when_text(since), _when_text(until)
         fs, paths = self._paths(pipeline)
         if status is not None:
             suffix = f"_{_safe(status.upper())}.jsonl"
             paths = [p for p in paths if p.endswith(suffix)]
         paths.sort(key=lambda p: p.rsplit("/", 1)[-1], reverse=True)
+        # Object names start with the start time, so the newest come first: a page opens
+        # only the objects up to its end.
+        wanted = None if limit is None else offset + limit
         out: list[RunRecord] = []
         for path in paths:
             for line in fs.cat_file(path).decode().splitlines():
@@ -853,13 +958,13 @@ class FileStore(StateStore):
                     continue
                 run = RunRecord.from_dict(json.loads(line))
                 if not nodes:
-                    run = dataclasses.replace(run, node_table={}, schemas={})
-                if _matches(run, pipeline, status):
+                    run = dataclasses.replace(run, node_table={}, schemas={}, plan="")
+                if _matches(run, pipeline, status, low, high):
                     out.append(run)
-            if limit is not None and len(out) >= limit:
+            if wanted is not None and len(out) >= wanted:
                 break
         out.sort(key=lambda r: r.started_at, reverse=True)
-        return out[:limit] if limit is not None else out
+        return _page(out, offset, limit)
 
     def _cursor_path(self, pipeline_id: str) -> tuple[Any, str]:
         fs, root = self._fs()

@@ -245,6 +245,8 @@ def _node_table(
         "schema": prints,
         "error": [None if n.error is None else n.error.message for n in nodes],
     }
+    position = {n.name: i for i, n in enumerate(nodes)}
+    table["parents"] = [[position[p] for p in n.parents if p in position] for n in nodes]
     if report.resumed_from is not None:
         table["restored"] = [n.restored for n in nodes]
     return table, schemas

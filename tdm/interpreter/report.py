@@ -238,8 +238,20 @@ class RunReport:
                 f"<td>{'' if n.rows_out is None else n.rows_out}</td><td>{err}</td></tr>"
             )
         head = html.escape(self.summary())
+        page = html.escape(self.to_html(), quote=True)
         return (
             f"<div><b>{head}</b><table><thead><tr><th>node</th><th>status</th>"
             "<th>duration</th><th>rows in</th><th>rows out</th><th>error</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+            "<details><summary>run page: graph and timeline</summary>"
+            f'<iframe title="run page" sandbox srcdoc="{page}" '
+            'style="width:100%;height:640px;border:1px solid #ddd"></iframe></details></div>'
         )
+
+    def to_html(self) -> str:
+        """This run's page from the run browser (graph, nodes, timeline) as one
+        self-contained HTML document, secrets scrubbed; ``_repr_html_`` embeds it."""
+        from tdm.interpreter.observe import run_record
+        from tdm.ui.report import record_html
+
+        return record_html(run_record(self, None))
