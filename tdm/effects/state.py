@@ -550,7 +550,7 @@ CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, started_at);
-CREATE INDEX IF NOT EXISTS runs_pipelines ON runs (pipeline_id, pipeline_name);
+CREATE INDEX IF NOT EXISTS runs_names ON runs (pipeline_name, pipeline_id);
 CREATE TABLE IF NOT EXISTS cursors (
     pipeline_id TEXT NOT NULL,
     node TEXT NOT NULL,
@@ -610,6 +610,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 def _where(
+    conn: sqlite3.Connection,
     pipeline: str | None,
     status: str | None,
     since: str | datetime | None,
@@ -619,8 +620,19 @@ def _where(
     where: list[str] = []
     args: list[Any] = []
     if pipeline is not None:
-        where.append("(pipeline_id = ? OR pipeline_name = ?)")
-        args += [pipeline, pipeline]
+        # One indexed condition when it means the same: "pipeline_id = ? OR pipeline_name = ?"
+        # makes SQLite read and sort every run of the pipeline to return one page of them.
+        by_id, by_name = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline_id = ?), "
+            "EXISTS (SELECT 1 FROM runs WHERE pipeline_name = ? AND pipeline_id != ?)",
+            (pipeline, pipeline, pipeline),
+        ).fetchone()
+        if by_id and by_name:
+            where.append("(pipeline_id = ? OR pipeline_name = ?)")
+            args += [pipeline, pipeline]
+        else:
+            where.append("pipeline_id = ?" if by_id else "pipeline_name = ?")
+            args.append(pipeline)
     if status is not None:
         where.append("status = ?")
         args.append(status.upper())
@@ -714,7 +726,7 @@ class SQLiteStore(StateStore):
         since: str | datetime | None = None,
         until: str | datetime | None = None,
     ) -> list[RunRecord]:
-        where, args = _where(pipeline, status, since, until)
+        where, args = _where(self._connect(), pipeline, status, since, until)
         wanted = _RUN_COLUMNS if nodes else _LIGHT
         sql = f"SELECT {', '.join(_COUNTED.get(c, c) for c in wanted)} FROM runs{where}"
         sql += " ORDER BY started_at DESC, rowid DESC"
@@ -732,7 +744,7 @@ class SQLiteStore(StateStore):
         since: str | datetime | None = None,
         until: str | datetime | None = None,
     ) -> int:
-        where, args = _where(pipeline, status, since, until)
+        where, args = _where(self._connect(), pipeline, status, since, until)
         row = self._connect().execute(f"SELECT count(*) FROM runs{where}", args).fetchone()
         return int(row[0])
 
@@ -920,15 +932,14 @@ class FileStore(StateStore):
         else:
             fs.pipe_file(f"{folder}/{name}", data)
 
-    def _paths(self, pipeline: str | None) -> tuple[Any, list[str]]:
+    def _paths(self) -> tuple[Any, list[str]]:
         fs, root = self._fs()
         base = f"{root}/runs"
         if not fs.exists(base):
             return fs, []
-        if pipeline is not None and fs.exists(f"{base}/{_safe(pipeline)}"):
-            found = fs.glob(f"{base}/{_safe(pipeline)}/*.jsonl")
-        else:
-            found = fs.glob(f"{base}/*/*.jsonl")
+        # Every folder, even when one is named after ``pipeline``: another pipeline's runs
+        # may carry it as their name. Records are read newest first, only up to a page's end.
+        found = fs.glob(f"{base}/*/*.jsonl")
         return fs, [str(p) for p in found]
 
     def runs(
@@ -943,7 +954,7 @@ class FileStore(StateStore):
         until: str | datetime | None = None,
     ) -> list[RunRecord]:
         low, high = _when_text(since), _when_text(until)
-        fs, paths = self._paths(pipeline)
+        fs, paths = self._paths()
         if status is not None:
             suffix = f"_{_safe(status.upper())}.jsonl"
             paths = [p for p in paths if p.endswith(suffix)]

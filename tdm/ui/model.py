@@ -20,6 +20,7 @@ __all__ = [
     "NodeView",
     "SchemaChange",
     "day_bounds",
+    "drift",
     "duration_text",
     "node_views",
     "param_items",
@@ -150,6 +151,14 @@ class NodeView:
     dtypes: tuple[str, ...] | None
     schema: str | None
     error: str | None
+    restored: bool = False
+    """Taken from a checkpoint instead of run (records of resumed runs only)."""
+
+
+def drift(run: RunRecord) -> tuple[str, ...]:
+    """The schema drift the run noted, when the record has it (newer records only)."""
+    found = getattr(run, "drift", None) or ()
+    return tuple(scrub(str(d)) for d in found)
 
 
 def _descriptions(plan: str, names: Sequence[str]) -> dict[str, str]:
@@ -199,6 +208,7 @@ def node_views(run: RunRecord) -> list[NodeView]:
                 dtypes=n.dtypes,
                 schema=n.schema,
                 error=scrub(n.error) if n.error else None,
+                restored=bool(getattr(n, "restored", False)),
             )
         )
     return out

@@ -19,6 +19,7 @@ from tdm.effects.state import RunRecord, StateStore
 from tdm.ui.model import (
     NodeView,
     day_bounds,
+    drift,
     duration_text,
     node_views,
     param_items,
@@ -317,6 +318,7 @@ def run_section(run: RunRecord, links: Links, *, anchor: str = "") -> str:
             ("tdm version", _text(run.tdm_version)),
             ("host", _text(run.host)),
             ("error", f'<span class="err">{_e(error)}</span>' if error else ""),
+            ("schema drift", "".join(f"<div>{_e(d)}</div>" for d in drift(run))),
             ("audit problems", hook_errors),
         ]
     )  # fmt: skip
@@ -396,7 +398,8 @@ def _node_table(run: RunRecord, nodes: Sequence[NodeView], links: Links) -> str:
         rows.append(
             f'<tr id="{_e(anchor)}" class="node-row" data-name="{_e(n.name)}" '
             f'data-status="{_e(n.status)}"><td><b>{_e(n.name)}</b>{desc}</td>'
-            f"<td>{_e(n.kind)}</td><td>{_status(n.status)}</td>"
+            f"<td>{_e(n.kind)}</td><td>{_status(n.status)}"
+            f"{' <span class=muted>restored</span>' if n.restored else ''}</td>"
             f'<td class="num">{_e(duration_text(n.duration_s))}</td>'
             f'<td class="num">{_num(n.rows_in)}</td><td class="num">{_num(n.rows_out)}</td>'
             f"<td>{_schema_cell(n.columns, n.dtypes)}</td><td>{why}</td></tr>"

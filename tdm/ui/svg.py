@@ -185,7 +185,8 @@ def dag_svg(nodes: Sequence[NodeView], *, href: Callable[[NodeView], str] | None
             tip += f"\n{_short(node.error, 400)}"
         radius = 4 if node.kind != "effect" else 14
         dash = ' stroke-dasharray="4 2"' if node.status == "SKIPPED" else ""
-        sub = node.kind + (f" · {node.rows_out} rows" if node.rows_out is not None else "")
+        sub = "restored" if node.restored else node.kind
+        sub += f" · {node.rows_out} rows" if node.rows_out is not None else ""
         shape = (
             f'<g class="node" data-name="{_e(node.name)}" data-status="{_e(node.status)}" '
             f'data-kind="{_e(node.kind)}"><title>{_e(tip)}</title>'

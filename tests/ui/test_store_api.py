@@ -100,3 +100,13 @@ def test_node_parents_are_recorded_for_the_graph() -> None:
             k: v for k, v in store.runs()[0].node_table.items() if k != "parents"}}
     )  # fmt: skip
     assert {n.parents for n in old.nodes} == {None}
+
+
+def test_a_pipeline_is_matched_by_id_or_by_name(store: StateStore) -> None:
+    store.record(RunRecord("x1", "x", "SUCCESS", "2026-12-01T00:00:00+00:00"))
+    store.record(RunRecord("y1", "y", "SUCCESS", "2026-12-02T00:00:00+00:00", pipeline_name="x"))
+    store.record(RunRecord("z1", "z", "SUCCESS", "2026-12-03T00:00:00+00:00", pipeline_name="Z"))
+    assert [r.run_id for r in store.runs(pipeline="x")] == ["y1", "x1"]
+    assert store.count(pipeline="x") == 2
+    assert [r.run_id for r in store.runs(pipeline="Z", limit=5)] == ["z1"]
+    assert store.count(pipeline="nobody") == 0 and store.runs(pipeline="nobody") == []
