@@ -7,7 +7,8 @@ By default runs use a bare ``tdm.Runtime()`` (no audit store, no logging). With
 ``TDM_HOME``) and ``tdm.logging.configure("INFO", "json")`` writing to ``os.devnull``: the
 cost of what every production run does.
 
-1. A linear chain of N = 10, 100, 1000 trivial steps on a 1,000-row frame, through ``tdm.run``
+1. A linear chain of N = 10, 100, 1,000, 10,000 trivial steps (``--large``: also 100,000, to
+   show the cost stays linear) on a 1,000-row frame, through ``tdm.run``
    (sequential executor, default hooks) and through plain calls of the same functions in the same
    process. Prints the median of at least 5 runs and the microseconds per node above the baseline.
 2. Eight independent branches that each sleep 50 ms: threads versus sequential wall time.
@@ -56,11 +57,11 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
 
 
 def chain_overhead(
-    repeat: int, runtime: tdm.Runtime | None = None
+    repeat: int, runtime: tdm.Runtime | None = None, sizes: tuple[int, ...] = (10, 100, 1000)
 ) -> list[tuple[int, float, float, float]]:
     frame = pd.DataFrame({"a": range(1000), "b": [float(i) for i in range(1000)]})
     rows = []
-    for n in (10, 100, 1000):
+    for n in sizes:
         pipeline = tdm.pipe(tdm.inputs.frame("x"), *[trivial_step() for _ in range(n)])
         tdm.run(pipeline, inputs={"x": frame}, runtime=runtime)  # warm up (plan cached)
 
@@ -69,9 +70,10 @@ def chain_overhead(
             for _ in range(n):
                 df = trivial(df)
 
-        base = median_time(plain, repeat)
+        reps = repeat if n <= 10_000 else max(3, repeat // 5)
+        base = median_time(plain, reps)
         ours = median_time(
-            lambda p=pipeline: tdm.run(p, inputs={"x": frame}, runtime=runtime), repeat
+            lambda p=pipeline: tdm.run(p, inputs={"x": frame}, runtime=runtime), reps
         )
         rows.append((n, base, ours, (ours - base) / n * 1e6))
     return rows
@@ -99,7 +101,9 @@ def main() -> None:
         action="store_true",
         help="JSON logging at INFO (to os.devnull) and the default SQLite audit store",
     )
+    parser.add_argument("--large", action="store_true", help="also a chain of 100,000 steps")
     args = parser.parse_args()
+    sizes = (10, 100, 1000, 10_000) + ((100_000,) if args.large else ())
     repeat = 5 if args.quick else 15
     if args.observability:
         os.environ["TDM_HOME"] = tempfile.mkdtemp(prefix="tdm-bench-")
@@ -113,7 +117,7 @@ def main() -> None:
     print(mode)
     print(f"chain of trivial steps, 1,000-row frame, median of {repeat} runs")
     print(f"{'N':>6} {'plain (ms)':>12} {'tdm.run (ms)':>14} {'us/node above plain':>22}")
-    for n, base, ours, per_node in chain_overhead(repeat, runtime):
+    for n, base, ours, per_node in chain_overhead(repeat, runtime, sizes):
         print(f"{n:>6} {base * 1e3:>12.3f} {ours * 1e3:>14.3f} {per_node:>22.2f}")
     seq, thr = branches(max(5, repeat // 3), runtime)
     print(

@@ -1,5 +1,9 @@
 """Partitioned runs: the same pipeline over 16 files, sequential versus Dask with 2 workers.
 
+The anchor: a plain ``multiprocessing.Pool(2)`` (forked once, reused like the Dask cluster)
+doing the same partitions by hand: ``pd.read_parquet``, the same step bodies, ``to_parquet``.
+The goal is Dask within 1.1x of it.
+
 Run: ``python benchmarks/partitioned.py`` (``--repeat N`` timed runs per executor, default 3;
 ``--rows``/``--partitions`` to resize; ``--threads`` adds the thread executor for reference).
 
@@ -77,6 +81,16 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _by_hand(task: tuple[str, str]) -> int:
+    """One partition the way a hand-written script does it (runs in a Pool worker)."""
+    src, dst = task
+    df = pd.read_parquet(src)
+    for step in (score(), keys(), sessionize(gap_s=1800), summarize()):
+        df = step.fn(df, *step.call_args, **step.call_kwargs)
+    df.to_parquet(dst, index=False)
+    return len(df)
+
+
 def make_dataset(root: Path, partitions: int, rows: int) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -147,11 +161,21 @@ def main() -> None:
         def run(executor: Any) -> tdm.RunReport:
             return tdm.run_partitions(pipeline, write=out, executor=executor)
 
+        import glob
+        import multiprocessing
+
+        (root / "by-hand").mkdir()
+        tasks = [
+            (src, str(root / "by-hand" / f"part-{k}.parquet"))
+            for k, src in enumerate(sorted(glob.glob(pattern)))
+        ]
+
         with (
             LocalCluster(
                 n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
             ) as cluster,
             Client(cluster) as client,
+            multiprocessing.get_context("fork").Pool(2) as pool,
         ):
             dask = tdm.executors.Dask(client)
             results: dict[str, list[float]] = {}
@@ -165,6 +189,8 @@ def main() -> None:
                 report = run(executor)  # warm-up
                 assert report.ok, report.error
                 results[label] = []
+            pool.map(_by_hand, tasks, chunksize=1)  # warm-up
+            results["Pool(2) by hand"] = []
             # Interleave the executors so a burst of load from elsewhere hits both alike.
             cpus: dict[str, list[float]] = {label: [] for label, _ in plan}
             for _ in range(args.repeat):
@@ -172,6 +198,9 @@ def main() -> None:
                     wall, cpu = timed(lambda e=executor: run(e), client)
                     results[label].append(wall)
                     cpus[label].append(cpu)
+                began = time.perf_counter()
+                pool.map(_by_hand, tasks, chunksize=1)
+                results["Pool(2) by hand"].append(time.perf_counter() - began)
             rows_out = sum(n.rows_out or 0 for n in report.nodes.values())
         print(f"rows written per run: {rows_out:,} ({args.partitions * args.rows:,} events read)")
         base = statistics.median(results["sequential"])
@@ -180,16 +209,27 @@ def main() -> None:
             f" {'CPU-s':>7} {'cores busy':>11}"
         )
         for label, samples in results.items():
-            med, cpu = statistics.median(samples), statistics.median(cpus[label])
+            med = statistics.median(samples)
+            cpu_text = (
+                f"{statistics.median(cpus[label]):>7.2f} "
+                f"{statistics.median(cpus[label]) / med:>11.2f}"
+                if label in cpus
+                else f"{'':>7} {'':>11}"
+            )
             print(
                 f"{label:<18} {med:>11.2f} {min(samples):>9.2f} {max(samples):>9.2f} "
-                f"{base / med:>8.2f}x {cpu:>7.2f} {cpu / med:>11.2f}"
+                f"{base / med:>8.2f}x {cpu_text}"
             )
         seq, dsk = results["sequential"], results["dask (2 workers)"]
         pairs = [s / d for s, d in zip(seq, dsk, strict=True)]
         print(
             "speed-up of each interleaved pair (sequential / dask): "
             + ", ".join(f"{r:.2f}x" for r in pairs)
+        )
+        pool_pairs = [d / p for d, p in zip(dsk, results["Pool(2) by hand"], strict=True)]
+        print(
+            f"dask / Pool(2): median {statistics.median(dsk) / statistics.median(results['Pool(2) by hand']):.2f}x"
+            " (goal <= 1.1x); per interleaved pair: " + ", ".join(f"{r:.2f}x" for r in pool_pairs)
         )
         print(f"load average after: {os.getloadavg()[0]:.2f} (2 CPUs shared with other jobs)")
     finally:

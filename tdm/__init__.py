@@ -13,37 +13,47 @@ and reporting on every node.
 [3]
 """
 
-from tdm import (
-    alerts,
-    checkpoints,
-    errors,
-    executors,
-    files,
-    inputs,
-    logging,
-    rest,
-    secrets,
-    state,
-    transforms,
-)
-from tdm._types import Frame
-from tdm.config import load_yaml
-from tdm.core import (
-    Pipe,
-    PipeError,
-    Pipeline,
-    RunContext,
-    SecretRef,
-    Skip,
-    pipe,
-    transform,
-    transform_with_context,
-)
-from tdm.core.incremental import incremental
-from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status, run
-from tdm.interpreter.partitions import run_partitions
-from tdm.state import history
-from tdm.transforms import concat, join
+# Only the pure algebra is imported eagerly. Everything else (the interpreter, effects, YAML,
+# the audit store, alerts, logging) loads on first attribute access, so ``import tdm`` costs
+# little on top of pandas and ``tdm --help`` needs no pandas at all.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tdm import (
+        alerts,
+        checkpoints,
+        errors,
+        executors,
+        files,
+        inputs,
+        logging,
+        rest,
+        secrets,
+        state,
+        transforms,
+    )
+    from tdm._types import Frame
+    from tdm.config import load_yaml
+    from tdm.core import (
+        Pipe,
+        PipeError,
+        Pipeline,
+        RunContext,
+        SecretRef,
+        Skip,
+        pipe,
+        transform,
+        transform_with_context,
+    )
+    from tdm.core.incremental import incremental
+    from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status
+    from tdm.interpreter.partitions import run_partitions
+    from tdm.interpreter.run import run
+    from tdm.state import history
+    from tdm.transforms import concat, join
 
 __version__ = "1.0.0.dev0"
 
@@ -83,3 +93,59 @@ __all__ = [
     "transform_with_context",
     "transforms",
 ]
+
+_SUBMODULES = frozenset(
+    {
+        "alerts",
+        "checkpoints",
+        "errors",
+        "executors",
+        "files",
+        "inputs",
+        "logging",
+        "rest",
+        "secrets",
+        "state",
+        "transforms",
+    }
+)
+_ATTRIBUTES: dict[str, str] = {
+    "Frame": "tdm._types",
+    "load_yaml": "tdm.config",
+    "Pipe": "tdm.core",
+    "PipeError": "tdm.core",
+    "Pipeline": "tdm.core",
+    "RunContext": "tdm.core",
+    "SecretRef": "tdm.core",
+    "Skip": "tdm.core",
+    "pipe": "tdm.core",
+    "transform": "tdm.core",
+    "transform_with_context": "tdm.core",
+    "Hook": "tdm.interpreter",
+    "NodeReport": "tdm.interpreter",
+    "RunReport": "tdm.interpreter",
+    "Runtime": "tdm.interpreter",
+    "Status": "tdm.interpreter",
+    "run": "tdm.interpreter",
+    "run_partitions": "tdm.interpreter.partitions",
+    "history": "tdm.state",
+    "incremental": "tdm.core.incremental",
+    "concat": "tdm.transforms",
+    "join": "tdm.transforms",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name on first use (PEP 562) and keep it as a plain attribute."""
+    if name in _SUBMODULES:
+        value: Any = importlib.import_module(f"tdm.{name}")
+    elif name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    else:
+        raise AttributeError(f"module 'tdm' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -11,15 +11,26 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tdm.config import Project, load_yaml
-from tdm.config.project import ComponentSpec, PipelineSpec
-from tdm.config.registry import FIRST_POSITIONAL, Kind, default_registry
-from tdm.effects.secrets import scrub, tdm_home
 from tdm.errors import ConfigError, DefinitionError, InputError, TdmError
+
+# The config loader, the interpreter and pandas load inside the commands that need them, so
+# ``tdm --help`` and ``tdm --version`` start in a fraction of the time.
+if TYPE_CHECKING:
+    from tdm.config import Project
+    from tdm.config.project import ComponentSpec, PipelineSpec
+    from tdm.config.registry import Kind
+
+
+def _scrub(text: str) -> str:
+    """``text`` without known secret values (see :func:`tdm.effects.secrets.scrub`)."""
+    from tdm.effects.secrets import scrub as scrub_secrets
+
+    return scrub_secrets(text)
+
 
 __all__ = ["cli", "main"]
 
@@ -37,7 +48,7 @@ class _TdmGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TdmError as exc:
-            click.echo(f"{type(exc).__name__}: {scrub(str(exc))}", err=True)
+            click.echo(f"{type(exc).__name__}: {_scrub(str(exc))}", err=True)
             raise click.exceptions.Exit(_exit_code(exc)) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -48,7 +59,7 @@ class _TdmGroup(click.Group):
             if os.environ.get("TDM_DEBUG"):
                 raise
             click.echo(
-                f"InternalError: {type(exc).__name__}: {scrub(str(exc))} (a bug in tdm or a "
+                f"InternalError: {type(exc).__name__}: {_scrub(str(exc))} (a bug in tdm or a "
                 "plugin; rerun with TDM_DEBUG=1 for the traceback and report it)",
                 err=True,
             )
@@ -111,6 +122,9 @@ def _project_paths(file: str) -> None:
 
 
 def _load(file: str, params: Mapping[str, Any] | None = None) -> Project:
+    from tdm.config import load_yaml
+    from tdm.effects.secrets import tdm_home
+
     _project_paths(file)
     project = load_yaml(file, params=params)
     settings_file = tdm_home() / "config.yml"
@@ -190,6 +204,8 @@ def _configure_logging(log_format: str, log_level: str) -> None:
 
 def _component(spec: ComponentSpec, kind: Kind) -> Any:
     """Build an alert manager or state store from its YAML spec (None for a null alerter)."""
+    from tdm.config.registry import FIRST_POSITIONAL
+
     module_name, _, attr = spec.target.partition(":")
     what = "alert manager" if kind == "alert" else "state manager"
     try:
@@ -379,7 +395,7 @@ def run(
             )
             click.echo(_summary(spec, report, show))
             if report.status is not tdm.Status.SUCCESS:
-                failed.append(f"{spec.name!r}: {scrub(str(report.error))}")
+                failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
     if failed:
         click.echo(
             "RunError: "
@@ -430,7 +446,7 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
     took = f"{report.duration_s:.2f} s, " if report.duration_s is not None else ""
     resumed = f", resumed {report.resumed_from}" if report.resumed_from else ""
     lines = [f"pipeline {spec.name!r}: {report.status.value} ({took}run {report.run_id}{resumed})"]
-    lines += [f"  drift: {scrub(d)}" for d in report.drift]
+    lines += [f"  drift: {_scrub(d)}" for d in report.drift]
     rows = list(report.nodes.values())
     width = max(len(r.name) for r in rows)
     for record in rows:
@@ -439,7 +455,7 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
         status = "RESTORED" if record.restored else record.status.value
         line = f"  {status:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
         if record.error is not None and record.status.value == "FAILURE":
-            line += f"\n           {scrub(str(record.error))}"
+            line += f"\n           {_scrub(str(record.error))}"
         lines.append(line.rstrip())
     if show > 0:
         for name, frame in report.outputs.items():
@@ -747,6 +763,8 @@ def state_reset(pipeline: str, node: str | None, state_url: str | None, secret: 
 )
 def types(kind: Kind) -> None:
     """List the type names YAML may use (built-ins, original aliases, plugins)."""
+    from tdm.config.registry import default_registry
+
     rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE")]
     for name, entry in default_registry().entries(kind):
         rows.append((name, entry.target, entry.origin, "yes" if _available(entry.target) else "no"))

@@ -52,14 +52,71 @@ def test_all_is_sorted_and_pinned() -> None:
         assert hasattr(tdm, name), name
 
 
+def _loaded(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``code``."""
+    probe = f"{code}; import sys; print(','.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+IO_LIBRARIES = ("fsspec", "s3fs", "adlfs", "httpx", "dask", "distributed", "tenacity")
+# What ``import tdm`` / ``import tdm.core`` must leave for first use: handler modules, the YAML
+# loader, the audit store, TLS and asyncio (alerts, REST), terminal UI and the CLI toolkit.
+# (pyarrow.compute is not listed: pandas 3 imports it itself.)
+LAZY = (
+    "tdm.effects.http",
+    "tdm.effects.rest",
+    "tdm.effects.files",
+    "tdm.effects.storage",
+    "tdm.effects.state",
+    "tdm.effects.alerts",
+    "tdm.config",
+    "tdm.config.loader",
+    "tdm.interpreter",
+    "yaml",
+    "sqlite3",
+    "ssl",
+    "asyncio",
+    "rich",
+    "click",
+    "importlib.metadata",
+)
+
+
 def test_core_imports_no_io_library() -> None:
+    assert _loaded("import tdm.core", IO_LIBRARIES + LAZY) == []
+
+
+def test_import_tdm_loads_only_the_pure_algebra_on_first_use() -> None:
+    assert _loaded("import tdm", IO_LIBRARIES + LAZY + ("pandas",)) == []
+    # The algebra and the built-in steps do not pull in effects or the interpreter.
+    assert _loaded("import tdm; tdm.Pipeline; tdm.transforms.select", IO_LIBRARIES + LAZY) == []
+
+
+def test_running_a_pipeline_loads_no_network_or_yaml_library() -> None:
     code = (
-        "import sys, tdm.core; "
-        "bad = [m for m in ('fsspec', 's3fs', 'adlfs', 'httpx', 'dask', 'distributed', 'tenacity') "
-        "if m in sys.modules]; print(','.join(bad))"
+        "import pandas as pd, tdm; "
+        "tdm.run(tdm.inputs.frame('x'), inputs={'x': pd.DataFrame({'a': [1]})}, "
+        "runtime=tdm.Runtime())"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    banned = ("tdm.effects.http", "tdm.effects.rest", "httpx", "ssl", "yaml", "sqlite3", "rich")
+    assert _loaded(code, banned) == []
+
+
+def test_cli_help_and_version_import_no_pandas() -> None:
+    heavy = ("pandas", "numpy", "pyarrow", "yaml", "tdm.core", "tdm.config", "sqlite3", "ssl")
+    for argv in (["--help"], ["--version"]):
+        code = (
+            "import sys, contextlib, io\n"
+            "from tdm.cli import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    cli.main(args={argv!r}, prog_name='tdm', standalone_mode=False)\n"
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "", (argv, out.stdout)
 
 
 def test_importing_tdm_configures_no_logging() -> None:

@@ -294,7 +294,17 @@ class Pipe(Op):
             else:
                 out = self.fn(*frames, *self.call_args, **self.call_kwargs)
         except Exception as exc:  # a step body's bug or bad data: an error value, not a crash
-            return Failure(PipeError(self.name, f"{type(exc).__name__}: {exc}", exc))
+            return self.raised(exc)
+        if isinstance(out, pd.DataFrame):
+            return out
+        return self.settle(out)
+
+    def raised(self, exc: Exception) -> Result[Frame, PipeError]:
+        """The error value for an exception raised by the body."""
+        return Failure(PipeError(self.name, f"{type(exc).__name__}: {exc}", exc))
+
+    def settle(self, out: Any) -> Frame | Result[Frame, PipeError]:
+        """What the body returned, as :meth:`evaluate` reports it (a frame comes back bare)."""
         if isinstance(out, pd.DataFrame):
             return out
         if isinstance(out, Result):

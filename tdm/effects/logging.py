@@ -258,7 +258,9 @@ def configure(
 
     Installs one handler with the run-context and secret-scrubbing filters and sets the
     logger's level. Calling it again replaces the handler it installed before; other
-    handlers and loggers are left alone (nothing is disabled).
+    handlers and loggers are left alone (nothing is disabled), except that below DEBUG the
+    HTTP client's one record per request (``httpx``, ``httpcore``) is raised to WARNING when
+    its level was not set: at INFO tdm logs its own run and node events, not every request.
 
     Args:
         level: ``"DEBUG"``, ``"INFO"`` (default), ``"WARNING"``, ``"ERROR"`` or a number. At
@@ -295,7 +297,26 @@ def configure(
     handler.setLevel(numeric)
     target.addHandler(handler)
     target.setLevel(numeric)
+    _quiet_request_loggers(numeric)
     return handler
+
+
+_REQUEST_LOGGERS: Final = ("httpx", "httpcore")
+_quieted: set[str] = set()
+
+
+def _quiet_request_loggers(level: int) -> None:
+    """WARNING for the HTTP client's per-request loggers unless ``level`` is DEBUG (or a user
+    set their level); undone when a later call asks for DEBUG."""
+    for name in _REQUEST_LOGGERS:
+        lg = logging.getLogger(name)
+        if level <= logging.DEBUG:
+            if name in _quieted:
+                lg.setLevel(logging.NOTSET)
+                _quieted.discard(name)
+        elif lg.level == logging.NOTSET or name in _quieted:
+            lg.setLevel(max(level, logging.WARNING))
+            _quieted.add(name)
 
 
 def _level(level: int | str) -> int:

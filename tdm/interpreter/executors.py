@@ -138,7 +138,7 @@ def execute(
     elif isinstance(result, Success):
         frame = result.unwrap()
     else:
-        error = _scrubbed(result.failure().renamed(task.name))
+        error = failure_of(result, task.name)
         status = Status.SKIPPED if isinstance(error, Skip) else Status.FAILURE
         return NodeOutcome(
             status, None, error, start, start + duration, duration, rows_in, None, None
@@ -147,6 +147,11 @@ def execute(
         Status.SUCCESS, frame, None, start, start + duration, duration,
         rows_in, len(frame.index), frame.columns, dtypes_of(frame),
     )  # fmt: skip
+
+
+def failure_of(result: Any, name: str) -> PipeError:
+    """The error of a failed node's ``Failure`` result, renamed to the node and scrubbed."""
+    return _scrubbed(result.failure().renamed(name))
 
 
 def _as_result(value: Any, name: str) -> Result[Frame, PipeError]:

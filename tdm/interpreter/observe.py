@@ -18,18 +18,20 @@ import socket
 import threading
 import weakref
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tdm.core.context import RunContext
 from tdm.core.pipeline import Pipeline
-from tdm.effects.alerts import Alert, Kind, build_alerters
 from tdm.effects.logging import bind_run, unbind
 from tdm.effects.secrets import scrub
-from tdm.effects.state import RunRecord, StateStore, redact, schema_fingerprint
 from tdm.errors import StateError
 from tdm.interpreter.hooks import Hook
 from tdm.interpreter.report import NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
+
+if TYPE_CHECKING:  # alerts (ssl) and the audit store (sqlite3) load when a run uses them
+    from tdm.effects.alerts import Alert, Kind
+    from tdm.effects.state import RunRecord
 
 __all__ = [
     "AlertHook",
@@ -205,6 +207,8 @@ def _node_table(
     report: RunReport,
 ) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[str]]]]:
     """The nodes column by column, and each distinct output schema once (cheap for 1000s)."""
+    from tdm.effects.state import schema_fingerprint
+
     nodes = list(report.nodes.values())
     # Steps that keep the schema share one column Index and identical dtype objects: the key
     # (index identity, dtype objects' addresses) finds them without formatting anything.
@@ -254,6 +258,8 @@ def _node_table(
 
 def run_record(report: RunReport, pipeline: Pipeline | None, *, final: bool = True) -> RunRecord:
     """The audit record of a run from its report (secrets scrubbed)."""
+    from tdm.effects.state import RunRecord, redact
+
     rows_in, rows_out = _rows(report) if final else (None, None)
     table, schemas = _node_table(report) if final else ({}, {})
     record = RunRecord(
@@ -286,6 +292,8 @@ class StateHook(Hook):
     """Writes each run's audit record to the runtime's state store."""
 
     def __init__(self, runtime: Runtime, *, attempts: int = 3, wait_s: float = 0.05) -> None:
+        from tdm.effects.state import StateStore
+
         store = runtime.state
         if not isinstance(store, StateStore):
             raise TypeError(
@@ -342,6 +350,8 @@ _LAST_LOCK: Final = threading.Lock()
 
 def build_alert(kind: Kind, report: RunReport, *, audit: str) -> Alert:
     """The alert for ``report`` (one line per failed node; no secret, no traceback)."""
+    from tdm.effects.alerts import Alert
+
     failed = tuple(
         f"{n.name}: {scrub(n.error.message) if n.error else 'failed'}" for n in report.failed
     )
@@ -369,6 +379,8 @@ class AlertHook(Hook):
     """Sends alerts after a run: once per failed run to every alerter that wants failures."""
 
     def __init__(self, runtime: Runtime) -> None:
+        from tdm.effects.alerts import build_alerters
+
         build_alerters(runtime.alerters)  # a wrong item is a clear error before the run
         self.runtime = runtime
 

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from returns.result import Success
 
 from tdm._types import Frame
 from tdm.core.context import RunContext
 from tdm.core.inputs import Input
-from tdm.core.pipe import Op, PipeError
+from tdm.core.pipe import Op, Pipe, PipeError, Skip
 from tdm.core.pipeline import ARGUMENT, Pipeline
+from tdm.effects.logging import RUN_CONTEXT
 from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
 from tdm.interpreter.drift import check_policy
-from tdm.interpreter.executors import Executor, NodeOutcome, NodeTask, dtypes_of, resolve
+from tdm.interpreter.executors import (
+    _WALL_OFFSET,
+    Executor,
+    NodeOutcome,
+    NodeTask,
+    Sequential,
+    _Done,
+    dtypes_of,
+    execute,
+    failure_of,
+    resolve,
+)
 from tdm.interpreter.hooks import Hook, overrides
 from tdm.interpreter.memory import RunMemory, memory_for
 from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
@@ -204,9 +218,108 @@ def _report_rows(pipeline: Pipeline) -> list[tuple[str, str, str, tuple[str, ...
     return rows
 
 
+def _shape(frame: Any) -> tuple[Any, Any, Any] | None:
+    """The objects that pandas replaces whenever a frame's rows, columns or dtypes change in
+    place: its row index, its column index and its tuple of data blocks (kept, not their ids,
+    so a freed object's address cannot be mistaken for it). None for another layout."""
+    try:
+        return (frame.index, frame.columns, frame._mgr.blocks)
+    except AttributeError:
+        return None
+
+
+def _unchanged(frame: Any, shape: tuple[Any, Any, Any]) -> bool:
+    """Whether ``frame`` still has the rows, columns and dtypes ``shape`` was taken from."""
+    try:
+        return (
+            frame.index is shape[0] and frame.columns is shape[1] and frame._mgr.blocks is shape[2]
+        )
+    except AttributeError:
+        return False
+
+
+class _Compiled:
+    """A pipeline laid out once for the sequential loop: flat per-node arrays, no objects."""
+
+    __slots__ = ("direct", "evaluate", "index", "no_copy", "ops", "roots", "waiting")
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        plan = pipeline.plan
+        self.ops: list[Op] = [node.op for node in plan.nodes]
+        self.evaluate: list[Callable[..., Any] | None] = [
+            op.evaluate if isinstance(op, Pipe) else None for op in self.ops
+        ]
+        # Built-in steps never mutate their input frames, so a frame shared with other
+        # consumers needs no Copy-on-Write shallow copy for them. Not when they call user code
+        # (a predicate, a callable expression): that code could.
+        self.no_copy: list[bool] = [_builtin_without_callables(op) for op in self.ops]
+        self.roots: list[int] = [i for i, ps in enumerate(plan.parents) if not ps]
+        self.waiting: list[int] = [len(ps) for ps in plan.parents]
+        self.index: dict[str, int] = {name: i for i, name in enumerate(plan.names)}
+        # One-input steps without the run context whose evaluation is Pipe's own: the loop
+        # calls their body directly (what Pipe.evaluate would do, minus its checks).
+        self.direct: list[tuple[Any, ...] | None] = [
+            (op.fn, op.call_args, op.call_kwargs, op)
+            if isinstance(op, Pipe)
+            and type(op).evaluate is Pipe.evaluate
+            and op.arity == 1
+            and not op.needs_context
+            and len(plan.parents[i]) == 1
+            else None
+            for i, op in enumerate(self.ops)
+        ]
+
+
+def _builtin_without_callables(op: Op) -> bool:
+    if not isinstance(op, Pipe):
+        return False
+    module = getattr(op.fn, "__module__", None) or ""
+    if not module.startswith("tdm.transforms."):
+        return False
+    values = [*op.call_args, *op.call_kwargs.values()]
+    while values:
+        value = values.pop()
+        if callable(value) and not isinstance(value, type):
+            return False
+        if isinstance(value, list | tuple | set | frozenset):
+            values.extend(value)
+        elif isinstance(value, Mapping):
+            values.extend(value.values())
+    return True
+
+
+_COMPILED: weakref.WeakKeyDictionary[Pipeline, _Compiled] = weakref.WeakKeyDictionary()
+
+
+def _compiled(pipeline: Pipeline) -> _Compiled:
+    compiled = _COMPILED.get(pipeline)
+    if compiled is None:
+        compiled = _COMPILED[pipeline] = _Compiled(pipeline)
+    return compiled
+
+
+_NEEDED: weakref.WeakKeyDictionary[Pipeline, tuple[frozenset[str], list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _names_and_needed(pipeline: Pipeline) -> tuple[frozenset[str], list[str]]:
+    """The pipeline's node names, and those of nodes that need a supplied frame (cached)."""
+    cached = _NEEDED.get(pipeline)
+    if cached is None:
+        plan = pipeline.plan
+        needed = [
+            plan.names[i]
+            for i, node in enumerate(plan.nodes)
+            if isinstance(node.op, Input) or node.op is ARGUMENT
+        ]
+        cached = _NEEDED[pipeline] = (frozenset(plan.names), needed)
+    return cached
+
+
 def _check_inputs(pipeline: Pipeline, inputs: dict[str, Frame]) -> dict[str, Frame]:
     plan = pipeline.plan
-    names = set(plan.names)
+    names, needed = _names_and_needed(pipeline)
     unknown = sorted(set(inputs) - names)
     if unknown:
         wanted = pipeline.inputs() or pipeline.sources()
@@ -221,11 +334,7 @@ def _check_inputs(pipeline: Pipeline, inputs: dict[str, Frame]) -> dict[str, Fra
             raise InputError(
                 f"inputs[{name!r}] is a {type(frame).__name__}; supply a pandas DataFrame"
             )
-    missing = [
-        plan.names[i]
-        for i, node in enumerate(plan.nodes)
-        if (isinstance(node.op, Input) or node.op is ARGUMENT) and plan.names[i] not in inputs
-    ]
+    missing = [name for name in needed if name not in inputs]
     if missing:
         example = ", ".join(f"{m!r}: frame" for m in missing)
         raise InputError(
@@ -316,18 +425,20 @@ class _Scheduler:
         self.hooks = hooks
         self.fail_fast = fail_fast
         n = len(self.plan.nodes)
+        compiled = _compiled(pipeline)
         self.records = list(report.nodes.values())  # in plan order
         self.children = self.plan.children
-        self.waiting = [len(ps) for ps in self.plan.parents]
+        self.waiting = list(compiled.waiting)
         self.unsubmitted = list(self.plan.consumers)
         self.retained = [False] * n
         for i in self.plan.outputs:
             self.retained[i] = True
-        for i, name in enumerate(self.plan.names):
-            if name in supplied:
-                self.retained[i] = True
+        for name in supplied:
+            self.retained[compiled.index[name]] = True
         self.handles: dict[int, Any] = {}
+        self.inline_frames: list[Any] = []
         self.stopping = False
+        self.failed = False
         self.first_error: str | None = None
 
     def run(self) -> RunReport:
@@ -337,7 +448,13 @@ class _Scheduler:
             self.executor.open()
             try:
                 self._call("before_run", pipeline=self.pipeline)
-                self._loop()
+                # A run with memory (cursors, checkpoints, drift) takes the general loop,
+                # where its hooks are; the lean inline loop stays free of them.
+                lean = self.max_in_flight is None and self.memory is None
+                if type(self.executor) is Sequential and lean:
+                    self._loop_inline()
+                else:
+                    self._loop()
                 if self.collect_outputs:  # while the executor is open: it may hold them
                     self._collect_outputs()
             finally:
@@ -380,6 +497,183 @@ class _Scheduler:
                     if executor.cancel(handle):
                         del running[handle]
                         self._skip(i, "not started: fail_fast stopped the run", ready)
+
+    def _loop_inline(self) -> None:
+        """The sequential executor's loop, in one function: the same order, records, hooks and
+        Copy-on-Write isolation as :meth:`_loop`, without a task, handle or outcome object per
+        node. Frames live in a flat list and are dropped after their last consumer."""
+        plan, compiled = self.plan, _compiled(self.pipeline)
+        names, parents_of, children = plan.names, plan.parents, self.children
+        ops, evaluators, no_copy = compiled.ops, compiled.evaluate, compiled.no_copy
+        direct = compiled.direct
+        records, waiting = self.records, self.waiting
+        unsubmitted, retained = self.unsubmitted, self.retained
+        frames: list[Any] = [None] * len(ops)
+        self.inline_frames = frames
+        supplied, context, runtime = self.supplied, self.context, self.runtime
+        before_node = bool(self.hooks.bound["before_node"])
+        after_hooks = self.hooks.bound["after_node"]
+        after_node = bool(after_hooks)
+        report = self.report
+        call = self._call
+
+        def after(record: NodeReport) -> None:
+            try:
+                for hook in after_hooks:
+                    hook(run=context, report=report, node=record)
+            except Exception as exc:
+                raise _HookFailed("hook after_node", exc) from exc
+
+        success, failure, running = Status.SUCCESS, Status.FAILURE, Status.RUNNING
+        clock, offset, set_context, reset_context = (
+            time.perf_counter, _WALL_OFFSET, RUN_CONTEXT.set, RUN_CONTEXT.reset
+        )  # fmt: skip
+        dataframe = pd.DataFrame
+        ready: deque[int] = deque(compiled.roots)
+        pop, push = ready.popleft, ready.append
+        while ready:
+            i = pop()
+            record = records[i]
+            ps = parents_of[i]
+            reason = None
+            for p in ps:
+                if records[p].status is not success:
+                    reason = f"skipped because parent {names[p]!r} {records[p].status.lower()}"
+                    break
+            if reason is None and self.stopping:
+                reason = "not started: fail_fast stopped the run"
+            if reason is not None:
+                record.status = Status.SKIPPED
+                record.error = PipeError(record.name, reason)
+                for p in ps:
+                    unsubmitted[p] -= 1
+                    if unsubmitted[p] == 0 and not retained[p]:
+                        frames[p] = None
+                if after_node:
+                    after(record)
+                for child in children[i]:
+                    waiting[child] -= 1
+                    if waiting[child] == 0:
+                        push(child)
+                continue
+            name = names[i]
+            if supplied and name in supplied:
+                frame = supplied[name]
+                record.supplied = True
+                record.status = success
+                record.rows_out, record.column_index = len(frame.index), frame.columns
+                record.column_dtypes = dtypes_of(frame)
+                record.error = None
+                frames[i] = frame  # a supplied node is always retained
+                if after_node:
+                    after(record)
+                for child in children[i]:
+                    waiting[child] -= 1
+                    if waiting[child] == 0:
+                        push(child)
+                continue
+            # the parents' frames, a shallow copy where another consumer still holds one
+            copy_free = no_copy[i]
+            args: list[Any] = []
+            rows_in = 0
+            for p in ps:
+                frame = frames[p]
+                unsubmitted[p] -= 1
+                if unsubmitted[p] > 0 or retained[p]:
+                    if not copy_free:
+                        frame = frame.copy(deep=False)
+                else:
+                    frames[p] = None  # released: its last consumer has it now
+                rows_in += records[p].rows_out or 0  # a (copy of the) parent's frame: its rows
+                args.append(frame)
+            record.status = running
+            if before_node:
+                call("before_node", node=record)
+            error: PipeError | None = None
+            evaluate = evaluators[i]
+            if evaluate is not None:
+                call_direct = direct[i]
+                shape = _shape(args[0]) if len(args) == 1 else None
+                token = set_context((context, name))  # log records carry the run's ids
+                began = clock()
+                try:
+                    if call_direct is not None:
+                        fn, call_args, call_kwargs, step = call_direct
+                        try:
+                            result: Any = fn(args[0], *call_args, **call_kwargs)
+                        except Exception as exc:  # the step's error value, as evaluate makes it
+                            result = step.raised(exc)
+                        else:
+                            if not isinstance(result, dataframe):
+                                result = step.settle(result)
+                    else:
+                        result = evaluate(tuple(args), context)
+                finally:
+                    reset_context(token)
+                duration = clock() - began
+                out: Any
+                if isinstance(result, dataframe):
+                    out = result
+                elif isinstance(result, Success):
+                    out = result.unwrap()
+                else:
+                    out, error = None, failure_of(result, name)
+                start = began + offset
+                record.start, record.stop, record.duration_s = start, start + duration, duration
+                record.rows_in = rows_in
+                if error is None:
+                    if copy_free and any(out is a for a in args):
+                        for p in ps:  # a built-in handed back a shared input: isolate it
+                            if out is frames[p]:
+                                out = out.copy(deep=False)
+                                break
+                    record.status = success
+                    if shape is not None and out is args[0] and _unchanged(out, shape):
+                        # the same, unchanged frame: the parent's statistics still hold
+                        parent = records[ps[0]]
+                        record.rows_out = parent.rows_out
+                        record.column_index = parent.column_index
+                        record.column_dtypes = parent.column_dtypes
+                    else:
+                        record.rows_out = len(out.index)
+                        record.column_index = out.columns
+                        record.column_dtypes = dtypes_of(out)
+                    record.error = None
+                    if unsubmitted[i] or retained[i]:
+                        frames[i] = out
+                else:
+                    record.status = Status.SKIPPED if isinstance(error, Skip) else failure
+                    record.rows_out = record.column_index = record.column_dtypes = None
+                    record.error = error
+            else:
+                outcome = execute(
+                    NodeTask(i, name, ops[i], context, ()), tuple(args), runtime, supplied
+                )
+                record.status = outcome.status
+                record.start, record.stop = outcome.start, outcome.stop
+                record.duration_s, record.rows_in = outcome.duration_s, outcome.rows_in
+                record.rows_out, record.column_index = outcome.rows_out, outcome.columns
+                record.column_dtypes = outcome.dtypes
+                record.error = error = outcome.error
+                if outcome.status is success and (unsubmitted[i] or retained[i]):
+                    frames[i] = outcome.frame
+            if record.status is failure:
+                self.failed = True
+                if self.first_error is None and error is not None:
+                    self.first_error = str(error)
+                if self.fail_fast:
+                    self.stopping = True
+            if after_node:
+                after(record)
+            for child in children[i]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    push(child)
+        for i in plan.outputs:  # what _collect_outputs reads
+            if frames[i] is not None:
+                self.handles[i] = _Done(
+                    NodeOutcome(success, frames[i], None, 0.0, 0.0, 0.0, 0, None, None)
+                )
 
     def _settle_without_running(self, i: int, ready: deque[int]) -> bool:
         """Skip a node whose parents did not all succeed, or use a supplied frame."""
@@ -473,6 +767,7 @@ class _Scheduler:
         if outcome.status is Status.SUCCESS and (self.unsubmitted[i] or self.retained[i]):
             self.handles[i] = handle
         if outcome.status is Status.FAILURE:
+            self.failed = True
             if self.first_error is None and outcome.error is not None:
                 self.first_error = str(outcome.error)
             if self.fail_fast:
@@ -543,6 +838,7 @@ class _Scheduler:
                     report.outputs[plan.names[i]] = self.executor.fetch(self.handles[i])
                 except Exception as exc:  # a lost worker, say: report it, keep the rest
                     self.records[i].status = Status.FAILURE
+                    self.failed = True
                     self.records[i].error = PipeError(
                         plan.names[i], scrub(f"could not fetch: {exc}")
                     )
@@ -552,8 +848,8 @@ class _Scheduler:
     def _finish(self) -> None:
         report = self.report
         self.handles.clear()
-        failed = any(r.status is Status.FAILURE for r in self.records)
-        if failed or report.status is Status.FAILURE:
+        self.inline_frames = []
+        if self.failed or report.status is Status.FAILURE:
             report.status = Status.FAILURE
             report.error = self.first_error or "a node failed"
         else:

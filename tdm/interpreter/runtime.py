@@ -6,13 +6,15 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tdm.effects.alerts import Alerter
-from tdm.effects.checkpoints import CheckpointStore
 from tdm.effects.secrets import SecretsProvider, default_secrets
-from tdm.effects.state import StateStore, shared_sqlite
 from tdm.interpreter.hooks import Hook
+
+if TYPE_CHECKING:  # the audit store (sqlite3) and alerts (ssl) load when a run uses them
+    from tdm.effects.alerts import Alerter
+    from tdm.effects.checkpoints import CheckpointStore
+    from tdm.effects.state import StateStore
 
 __all__ = ["Runtime"]
 
@@ -72,6 +74,8 @@ class Runtime:
         >>> rt.state, rt.alerters, rt.progress  # doctest: +ELLIPSIS
         (SQLiteStore('.../state.db'), (), None)
         """
+        from tdm.effects.state import shared_sqlite
+
         return cls(secrets=default_secrets(), state=shared_sqlite(), progress=None)
 
     def evolve(self, **changes: Any) -> Runtime:

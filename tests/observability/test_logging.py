@@ -13,6 +13,7 @@ import pytest
 
 import tdm
 from tests.observability.conftest import PLANTED, LeakySource, boom, chatty, identity, secrets
+from tests.servers.fixtures import FakeApi
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -143,3 +144,27 @@ def test_importing_tdm_leaves_existing_loggers_alone() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False True []"
+
+
+def test_info_logs_run_and_node_events_not_one_record_per_request(
+    fresh_fake_api: FakeApi,
+) -> None:
+    stream = io.StringIO()
+    handler = tdm.logging.configure("INFO", "json", stream)
+    try:
+        p = tdm.rest.get(fresh_fake_api.url + "/items/page?per_page=40", records="data",
+                         paginate=tdm.rest.page_number(size=40))  # fmt: skip
+        report = tdm.run(p, runtime=tdm.Runtime())
+        assert report.ok and fresh_fake_api.count > 1
+        records = lines(stream)
+        assert {r["logger"] for r in records} == {"tdm.run"}
+        assert next(r["event"] for r in records if "event" in r) == "run_started"
+        # DEBUG shows the client's records again; INFO quiets them once more.
+        tdm.logging.configure("DEBUG", "json", stream)
+        assert logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        tdm.logging.configure("INFO", "json", stream)
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
