@@ -9,11 +9,12 @@ what a change does: ``"warn"`` (reported in the RunReport, logs, alerts and hist
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from tdm.effects.state import RunRecord
+if TYPE_CHECKING:
+    from tdm.effects.state import RunRecord
 
 __all__ = ["DRIFT_POLICIES", "DriftPolicy", "check_policy", "diff_runs", "schema_changes"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tdm._types import Frame
 from tdm.core.incremental import Incremental, next_cursor
@@ -28,12 +28,14 @@ from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import Pipeline
 from tdm.effects.checkpoints import CheckpointStore
 from tdm.effects.secrets import scrub
-from tdm.effects.state import RunRecord, StateStore
 from tdm.errors import InputError
 from tdm.interpreter.drift import schema_changes
 from tdm.interpreter.report import RunReport, Status
 from tdm.interpreter.resume import Resume
 from tdm.interpreter.runtime import Runtime
+
+if TYPE_CHECKING:  # the audit store (sqlite3) loads only when a run has one
+    from tdm.effects.state import RunRecord, StateStore
 
 __all__ = ["Remembered", "RunMemory", "has_incremental", "incremental_of", "memory_for", "recall"]
 
@@ -86,6 +88,8 @@ def recall(
                 "has none: pass tdm.Runtime(state=tdm.state.sqlite()) (or files/memory)"
             )
         return Remembered(None, None, {})
+    from tdm.effects.state import StateStore
+
     if not isinstance(state, StateStore):  # the audit hook says what is wrong with it
         return Remembered(None, None, {})
     store = state.using(runtime.secrets)
