@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# No per-example time limit: the machines are shared and noisy, and a deadline is a timed test.
+settings.register_profile("tdm", deadline=None)
+settings.load_profile("tdm")
 
 
 @pytest.fixture(autouse=True)

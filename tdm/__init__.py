@@ -19,6 +19,7 @@ and reporting on every node.
 from __future__ import annotations
 
 import importlib
+import logging as _logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,12 +49,17 @@ if TYPE_CHECKING:
         transform,
         transform_with_context,
     )
+    from tdm.core.custom import Secrets, sink, source
     from tdm.core.incremental import incremental
     from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status
     from tdm.interpreter.partitions import run_partitions
     from tdm.interpreter.run import run
     from tdm.state import history
     from tdm.transforms import concat, join
+
+# A library's loggers get a NullHandler: without one, Python's last-resort handler prints every
+# warning and error a run logs to stderr a second time (next to the report and the progress line).
+_logging.getLogger("tdm").addHandler(_logging.NullHandler())
 
 __version__ = "1.0.0.dev0"
 
@@ -68,6 +74,7 @@ __all__ = [
     "RunReport",
     "Runtime",
     "SecretRef",
+    "Secrets",
     "Skip",
     "Status",
     "__version__",
@@ -88,6 +95,8 @@ __all__ = [
     "run",
     "run_partitions",
     "secrets",
+    "sink",
+    "source",
     "state",
     "transform",
     "transform_with_context",
@@ -121,6 +130,9 @@ _ATTRIBUTES: dict[str, str] = {
     "pipe": "tdm.core",
     "transform": "tdm.core",
     "transform_with_context": "tdm.core",
+    "Secrets": "tdm.core.custom",
+    "sink": "tdm.core.custom",
+    "source": "tdm.core.custom",
     "Hook": "tdm.interpreter",
     "NodeReport": "tdm.interpreter",
     "RunReport": "tdm.interpreter",

@@ -506,7 +506,9 @@ def graph(file: str, pipelines: tuple[str, ...], params: tuple[str, ...], fmt: s
         elif fmt == "mermaid":
             parts.append(f"%% {spec.name}\n{spec.pipeline.to_mermaid()}")
         else:
-            parts.append(f"# {spec.name}\n{spec.pipeline.to_text()}")
+            from tdm.config.render import node_details
+
+            parts.append(f"# {spec.name}\n{spec.pipeline.to_text()}{node_details(spec.pipeline)}")
     click.echo("\n\n".join(parts))
 
 

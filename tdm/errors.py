@@ -7,6 +7,7 @@ for bad configuration, for effect handlers at their boundary, and for the run as
     TdmError                       root: ``except tdm.errors.TdmError`` catches everything below
     ├── DefinitionError            a pipeline built in Python is malformed
     │   ├── ArityError             a step got the wrong number of inputs
+    │   ├── StepArgumentError      a step factory got a wrong argument (also a TypeError)
     │   └── DuplicateNameError     two different steps share one explicit name
     ├── ConfigError                a YAML file, a CLI argument or a setting is wrong (.file, .line)
     │   └── SecretNotFoundError    a named secret or key is missing (never shows a value)
@@ -34,6 +35,7 @@ __all__ = [
     "RunError",
     "SecretNotFoundError",
     "StateError",
+    "StepArgumentError",
     "TdmError",
 ]
 
@@ -48,6 +50,13 @@ class DefinitionError(TdmError):
 
 class ArityError(DefinitionError):
     """A step was connected to the wrong number of parent frames."""
+
+
+class StepArgumentError(DefinitionError, TypeError):
+    """A step factory was called with an unknown, missing or ill-typed argument.
+
+    Also a ``TypeError``, which is what Python raises for a bad call.
+    """
 
 
 class DuplicateNameError(DefinitionError):

@@ -20,6 +20,7 @@ secret's *name* and the *keys* to read from it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -72,6 +73,9 @@ _DEFAULT_RETRY = RetryPolicy()
 ParamValue = str | int | float | bool | SecretField
 
 
+_WHOLE_SECRET = re.compile(r"\$\{secrets\.([A-Za-z0-9_\-]+)\}")
+
+
 def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
     if values is None:
         return ()
@@ -81,8 +85,11 @@ def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
         )
     out: list[tuple[str, str | SecretField]] = []
     for key, value in values.items():
+        whole = _WHOLE_SECRET.fullmatch(value) if isinstance(value, str) else None
         if isinstance(value, SecretField):
             out.append((str(key), value))
+        elif whole is not None:  # YAML's "${secrets.code}" is rest.secret_field("code")
+            out.append((str(key), SecretField(whole.group(1))))
         elif isinstance(value, bool):
             out.append((str(key), "true" if value else "false"))
         elif isinstance(value, str | int | float):
@@ -176,6 +183,7 @@ def get(
     verify: bool = True,
     label: str | None = None,
     incremental: Incremental | Mapping[str, Any] | None = None,
+    expect_total: str | None = None,
 ) -> Pipeline:
     """A source that calls ``url`` (every page of it) and returns the records as a frame.
 
@@ -194,8 +202,9 @@ def get(
         secret: the name of the secret that ``auth`` and ``secret_field`` values read.
         timeout: seconds allowed for each request (connect, read, write).
         retry: ``rest.retry(...)``, a number of attempts, or None for no retries. The default
-            retries 429, 5xx and connection errors 5 times (exponential backoff with jitter,
-            honouring ``Retry-After``) within 120 s.
+            makes up to 5 attempts (the first try and up to 4 retries) on 429, 5xx and
+            connection errors (exponential backoff with jitter, honouring ``Retry-After``),
+            within 120 s; the final error says how many attempts were made and over how long.
         rate_limit: the most requests per second (None: no limit).
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
@@ -203,6 +212,10 @@ def get(
         incremental: ``tdm.incremental("updated_at", initial=...)`` (or the YAML form
             ``{cursor: updated_at, initial: ...}``): ask only for records after the cursor the
             last successful run reached; the URL, a param or the body holds ``{cursor}``.
+        expect_total: a completeness check: where the server states the number of records,
+            ``"header:X-Total-Count"`` (a response header of the first page) or
+            ``"body:meta.total"`` (a path in its JSON body). The node fails when the records
+            read differ from it (pages lost or duplicated while paging).
 
     >>> from tdm import rest
     >>> p = rest.get("https://api.example.com/v1/items", records="data",
@@ -219,6 +232,7 @@ def get(
             body=body,
             paginate=_from_config("paginate", paginate) or NoPagination(),
             incremental=_incremental(incremental),
+            expect_total=expect_total,
             **_request_fields(
                 method,
                 params,
@@ -476,7 +490,8 @@ def retry(
     max_retry_after: float = 60.0,
     statuses: Iterable[int] | None = None,
 ) -> RetryPolicy:
-    """A retry policy: up to ``attempts`` tries within ``deadline`` seconds, waiting
+    """A retry policy: up to ``attempts`` tries in all (the first one and ``attempts - 1``
+    retries) within ``deadline`` seconds, waiting
     ``backoff * 2**n`` (+ up to ``jitter``) or the server's ``Retry-After`` (capped).
 
     >>> retry(3, deadline=10).attempts

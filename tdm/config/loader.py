@@ -274,6 +274,14 @@ class _Loader:
 
     def _expand(self, text: str, where: _Where, allow_params: bool) -> Any:
         whole = _PLACEHOLDER.fullmatch(text)
+        if whole is not None and (whole.group(1) or "").startswith("file:"):
+            from tdm.config.data_files import DataFileProblem, load_data_file
+
+            source = None if self.file == TEXT_SOURCE else self.file
+            try:
+                return load_data_file(whole.group(1)[len("file:") :], source)
+            except DataFileProblem as exc:
+                raise where.error(str(exc)) from None
         if whole is not None and whole.group(0) != "$${":
             found = self._lookup(whole.group(1), text, where, allow_params)
             return text if found is _KEEP else found
@@ -288,10 +296,15 @@ class _Loader:
 
     def _lookup(self, inner: str, text: str, where: _Where, allow_params: bool) -> Any:
         ref = _REFERENCE.fullmatch(inner.strip())
+        if ref is None and inner.startswith("file:"):
+            raise where.error(
+                f"${{{inner}}} must be the whole value (it loads a mapping or list), e.g. "
+                f"`column_map: ${{{inner}}}`"
+            )
         if ref is None:
             raise where.error(
                 f"cannot substitute ${{{inner}}} in {text!r}; write ${{params.name}}, "
-                "${env.NAME} or ${secrets.name} (and $${ for a literal ${)"
+                "${env.NAME}, ${secrets.name} or ${file:NAME.json} (and $${ for a literal ${)"
             )
         space, name, default = ref.group(1), ref.group(2), ref.group(3)
         if space == "secrets":

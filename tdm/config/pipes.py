@@ -241,6 +241,10 @@ class PipelineBuilder:
             except ConfigError as exc:
                 raise where.error(_bare(exc)) from None
         kwargs = _apply_renames(entry, sig, kwargs, lines)
+        if entry.target == "tdm.transforms:when":
+            for key in ("then", "otherwise"):
+                if key in config:
+                    kwargs[key] = self._branch(decl, key, config[key])
         if "*" in kwargs:  # an original key mapped onto the factory's *args
             spread = kwargs.pop("*")
             args = (*args, *(spread if isinstance(spread, list | tuple) else [spread]))
@@ -274,6 +278,36 @@ class PipelineBuilder:
             ) from None
         pipeline = self._connect(decl, entry, made, parents)
         return pipeline, PipeSpec(decl.name, decl.type, tuple(decl.parents), secret, where.line)
+
+    def _branch(self, decl: _Decl, key: str, value: Any) -> Pipe | Pipeline | None:
+        """``then:`` / ``otherwise:`` of ``when``: a step ``{type, config}`` or a list of them,
+        built by the same registry as pipes (so the same trust rules apply)."""
+        from tdm.core.pipeline import pipe
+
+        where = decl.where.at(decl.config.key_line(key))
+        if value is None:
+            return None
+        items = value if isinstance(value, LineList) else [value]
+        current = pipe()
+        for i, item in enumerate(items):
+            if not isinstance(item, LineDict) or "type" not in item:
+                raise where.error(
+                    f"`{key}` holds steps: {{type: assign, config: {{...}}}} or a list of them, "
+                    f"got {_type_name(item)}"
+                )
+            if "parents" in item or (
+                isinstance(item.get("config"), LineDict) and "parents" in item["config"]
+            ):
+                raise where.error(f"a step in `{key}` takes the frame of `when`: remove `parents`")
+            if "name" not in item:
+                item["name"] = f"{decl.name} / {key} {i + 1}"
+            sub = self._pipe_decl(item, where)
+            sub.anonymous = True
+            current, _ = self._pipe(sub, [current])
+        steps = [n.op for n in current.plan.nodes if isinstance(n.op, Pipe)]
+        if len(items) == 1 and len(steps) == 1:
+            return steps[0]  # one step is the step itself, as in Python: then=assign(...)
+        return current
 
     def _check_call(
         self,
@@ -334,7 +368,7 @@ class PipelineBuilder:
     ) -> Pipeline:
         where, n = decl.where, len(parents)
         if isinstance(made, Pipe):
-            step = made.named(decl.name)
+            step = made if decl.anonymous else made.named(decl.name)
             if n == 0:
                 raise where.error(
                     f"{entry.name} transforms frames, so it needs `parents` (config.parents: "
@@ -396,6 +430,7 @@ class PipelineBuilder:
 
 class _Decl:
     __slots__ = (
+        "anonymous",
         "config",
         "config_line",
         "name",
@@ -419,6 +454,7 @@ class _Decl:
         self.parents, self.parents_line, self.where = parents, parents_line, where
         self.type_line: int | None = where.line
         self.config_line: int | None = where.line
+        self.anonymous = False  # a step inside `when`: keeps its own name
 
 
 def _topological(declared: list[_Decl], by_name: Mapping[str, _Decl]) -> list[_Decl]:

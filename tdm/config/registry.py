@@ -203,9 +203,9 @@ _TRANSFORMS = [
     "expect_values_in",
     "expect_range",
     "skip_if_empty",
+    "guard",
+    "when",
 ]
-
-# ``when`` and ``guard`` take other steps as arguments: they are Python-only.
 
 
 _RECIPIENTS = {"email_addresses": ("recipients", "to", "email_addresses")}

@@ -31,6 +31,19 @@ def _secrets_of(op: Op) -> list[str]:
     return found
 
 
+def node_details(pipeline: Pipeline) -> str:
+    """The details of nodes that have some (REST calls: query, pagination, retry), as an
+    indented block after ``tdm graph``'s tree; empty when no node has any."""
+    plan = pipeline.plan
+    lines: list[str] = []
+    for i, node in enumerate(plan.nodes):
+        details = getattr(node.op, "details", None)
+        if callable(details):
+            lines.append(f"{plan.names[i]}:")
+            lines += [f"  {line}" for line in details()]
+    return ("\n\n" + "\n".join(lines)) if lines else ""
+
+
 def plan_text(project: Project, pipelines: Sequence[PipelineSpec] | None = None) -> str:
     """What ``tdm run --dry-run`` prints: every node and effect, secrets by name only.
 
@@ -62,6 +75,9 @@ def plan_text(project: Project, pipelines: Sequence[PipelineSpec] | None = None)
             shown = f"  (secret: {', '.join(secrets)})" if secrets else ""
             kind = f"[{node.op.kind}]"
             lines.append(f"  {i + 1}. {name:<{width}}  {kind:<8}  {desc}{after}{shown}".rstrip())
+            details = getattr(node.op, "details", None)
+            if callable(details):
+                lines += [f"       {line}" for line in details()]
         outs = ", ".join(plan.names[i] for i in plan.outputs)
         lines.append(f"  outputs: {outs}")
         if spec.secrets:

@@ -18,7 +18,9 @@ import pandas as pd
 from returns.result import Failure, Result, Success
 
 from tdm._types import Frame
+from tdm.core._argcheck import argument_problems, resolved_hints
 from tdm.core.context import RunContext
+from tdm.errors import StepArgumentError
 
 if TYPE_CHECKING:
     from tdm.core.pipeline import Pipeline
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VARIADIC",
     "Op",
+    "check_arguments",
     "Pipe",
     "PipeError",
     "Skip",
@@ -371,19 +374,66 @@ def _looks_like_frame(param: inspect.Parameter) -> bool:
     return "DataFrame" in text or text in ("Frame", "tdm.Frame")
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    hints: dict[str, Any]
+
+
+def _bind_problem(
+    step_name: str, sig: inspect.Signature, kwargs: Mapping[str, Any], exc: TypeError
+) -> str:
+    """Say which argument is wrong: an unknown keyword first (with the closest known name)."""
+    import difflib
+
+    accepted = [
+        p.name
+        for p in sig.parameters.values()
+        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [] if takes_any else [k for k in kwargs if k not in accepted]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hints.append(f"unexpected {key!r}{hint}")
+        return (
+            f"{step_name}(): {'; '.join(hints)}; it accepts "
+            f"{', '.join(repr(a) for a in accepted) or 'no parameters'}; "
+            f"signature is {step_name}{sig}"
+        )
+    return f"{step_name}(): {exc}; signature is {step_name}{sig}"
+
+
 def _make_factory(
     fn: Callable[..., Any], *, name: str | None, needs_context: bool
 ) -> Callable[..., Pipe]:
     arity, params_sig = _frame_params(fn, 1 if needs_context else 0)
     step_name = name or fn.__name__
 
+    checked: _Checked | None = None  # the body's annotations, resolved on first use
+
     @functools.wraps(fn)
     def factory(*args: Any, **kwargs: Any) -> Pipe:
+        nonlocal checked
         try:
             bound = params_sig.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{step_name}(): {exc}; signature is {step_name}{params_sig}") from None
+            raise StepArgumentError(_bind_problem(step_name, params_sig, kwargs, exc)) from None
+        if checked is None:
+            checked = _Checked(resolved_hints(fn))
+        if checked.hints:
+            problems = argument_problems(step_name, params_sig, checked.hints, bound.arguments)
+            if problems:
+                signature = f"; signature is {step_name}{params_sig}"
+                raise StepArgumentError("; ".join(problems) + signature)
         bound.apply_defaults()
+        check = factory.__dict__.get("__tdm_check__")
+        if check is not None:
+            problem = check(**bound.arguments)
+            if problem:
+                raise StepArgumentError(f"{step_name}(): {problem}")
         return Pipe(
             name=step_name,
             fn=fn,
@@ -411,6 +461,35 @@ def _make_factory(
     }
     factory.__tdm_step__ = True  # type: ignore[attr-defined]
     return factory
+
+
+def check_arguments(
+    factory: Callable[..., Pipe],
+) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+    """Register a build-time check for a step factory's arguments.
+
+    The check gets the bound arguments (defaults included) and returns a message when they are
+    wrong; the factory then raises :class:`~tdm.errors.StepArgumentError` where the step is
+    written (and ``tdm validate`` reports it), instead of failing in the middle of a run.
+
+    >>> import pandas as pd
+    >>> @transform
+    ... def head(df: pd.DataFrame, *, n: int) -> pd.DataFrame:
+    ...     return df.head(n)
+    >>> @check_arguments(head)
+    ... def _(n: int) -> str | None:
+    ...     return None if n >= 0 else f"n={n} must be >= 0"
+    >>> head(n=-1)
+    Traceback (most recent call last):
+    ...
+    tdm.errors.StepArgumentError: head(): n=-1 must be >= 0
+    """
+
+    def register(check: Callable[..., str | None]) -> Callable[..., str | None]:
+        factory.__tdm_check__ = check  # type: ignore[attr-defined]
+        return check
+
+    return register
 
 
 @overload

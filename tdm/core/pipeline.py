@@ -173,6 +173,18 @@ class Plan:
     descriptions: tuple[str, ...]
     children: tuple[tuple[int, ...], ...]
 
+    def ambiguous_names(self) -> dict[str, tuple[str, ...]]:
+        """Names that several auto-named nodes share, with the unique names they were given.
+
+        ``filter_rows`` used twice without ``.named(...)`` becomes ``filter_rows`` and
+        ``filter_rows_2``; looking up ``filter_rows`` would silently mean the first one.
+        """
+        groups: dict[str, list[str]] = {}
+        for node, name in zip(self.nodes, self.names, strict=True):
+            if not node.op.explicit_name:
+                groups.setdefault(node.op.name, []).append(name)
+        return {base: tuple(names) for base, names in groups.items() if len(names) > 1}
+
     def index(self, name: str) -> int:
         """The position of the node called ``name``."""
         try:
@@ -465,8 +477,17 @@ class Pipeline:
         """A Mermaid flowchart of the pipeline (sources on the left)."""
         return _render_mermaid(self)
 
-    def _repr_markdown_(self) -> str:
-        return "```mermaid\n" + self.to_mermaid() + "\n```"
+    def _repr_html_(self) -> str:
+        """Jupyter shows the DAG as inline SVG (no Mermaid support, no system binary needed)."""
+        from tdm.ui.svg import pipeline_svg
+
+        return f"<div>{pipeline_svg(self)}</div>"
+
+    def to_svg(self) -> str:
+        """The DAG as an SVG document (what Jupyter shows); ``to_mermaid()`` for docs."""
+        from tdm.ui.svg import pipeline_svg
+
+        return pipeline_svg(self)
 
     def __repr__(self) -> str:
         plan = self.plan

@@ -7,6 +7,7 @@ the handler. The public factories are in :mod:`tdm.rest`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import string
@@ -366,6 +367,44 @@ class _RestOptions(Effect):
             parts.append(f"label={self.label!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    def details(self) -> list[str]:
+        """What ``--dry-run`` and ``tdm graph`` show under the node: the query as it will be
+        encoded, headers, pagination and page size, timeout and retry policy (credentials as
+        ``***``, secret fields by key name)."""
+        from urllib.parse import quote_plus
+
+        lines: list[str] = []
+        if self.params:
+            encoded = []
+            for k, v in self.params:
+                shown = _shown_value(k, v)
+                literal = isinstance(v, str) and shown == v  # placeholders stay readable
+                value = quote_plus(shown, safe="{}") if literal else shown
+                encoded.append(f"{quote_plus(k)}={value}")
+            lines.append(f"params: {'&'.join(encoded)}")
+        if self.headers:
+            items = ", ".join(f"{k}: {_shown_value(k, v)}" for k, v in self.headers)
+            lines.append(f"headers: {items}")
+        paginate = getattr(self, "paginate", None)
+        if paginate is not None and paginate.kind != "none":
+            fields = [
+                f"{f.name}={getattr(paginate, f.name)!r}"
+                for f in dataclasses.fields(paginate)
+                if getattr(paginate, f.name) != f.default
+            ]
+            lines.append(f"paginate: {paginate.kind}({', '.join(fields)})")
+        r = self.retry
+        retries = (
+            "never retried"
+            if r.attempts == 1
+            else f"up to {r.attempts} attempts ({r.attempts - 1} retries) within {r.deadline:g} s, "
+            f"backoff {r.backoff:g} s doubling to {r.max_backoff:g} s"
+        )
+        lines.append(f"timeout: {self.timeout:g} s per request; retry: {retries}")
+        if self.rate_limit is not None:
+            lines.append(f"rate limit: {self.rate_limit:g} requests/s")
+        return lines
+
     def _options_text(self) -> str:
         parts = []
         if self.method != "GET":
@@ -394,6 +433,7 @@ class HttpGet(_RestOptions):
     body: str | bytes | None = None
     paginate: Pagination = NoPagination()
     incremental: Incremental | None = None
+    expect_total: str | None = None
     arity: ClassVar[int] = 0  # type: ignore[misc]
 
     def __post_init__(self) -> None:
@@ -401,6 +441,13 @@ class HttpGet(_RestOptions):
         self._check_common()
         if self.json is not None and self.body is not None:
             raise ValueError("pass json= or body=, not both")
+        if self.expect_total is not None:
+            where, _, name = str(self.expect_total).partition(":")
+            if where not in ("header", "body") or not name:
+                raise ValueError(
+                    f"expect_total={self.expect_total!r}: say where the server states the "
+                    "total, e.g. 'header:X-Total-Count' or 'body:meta.total'"
+                )
         if self.incremental is not None:
             if not isinstance(self.incremental, Incremental):
                 raise ValueError(
@@ -431,8 +478,6 @@ class HttpGet(_RestOptions):
         >>> get.with_cursor("2025").params
         (('since', '2025'),)
         """
-        import dataclasses
-
         params = tuple(
             (k, fill_cursor(v, value) if isinstance(v, str) else v) for k, v in self.params
         )
@@ -456,6 +501,8 @@ class HttpGet(_RestOptions):
             extra = (extra + ", " if extra else "") + f"paginate={self.paginate.kind}"
         if self.incremental is not None:
             extra = (extra + ", " if extra else "") + self.incremental.describe()
+        if self.expect_total is not None:
+            extra = (extra + ", " if extra else "") + f"expect_total={self.expect_total!r}"
         return f"rest.get({redact_url(self.url)!r}{', ' + extra if extra else ''})"
 
 
@@ -605,6 +652,16 @@ _SENSITIVE_HEADERS = frozenset(
 def _redact_header(name: str, value: str | SecretField) -> str | SecretField:
     if isinstance(value, str) and name.lower() in _SENSITIVE_HEADERS:
         return "***"
+    return value
+
+
+def _shown_value(name: str, value: str | SecretField) -> str:
+    if isinstance(value, SecretField):
+        return str(value)
+    if name.lower() in SENSITIVE_PARAMS or name.lower() in _SENSITIVE_HEADERS:
+        return "***"
+    if "${secrets." in value:
+        return re.sub(r"\$\{secrets\.([^}]*)\}", r"<secret \1>", value)
     return value
 
 

@@ -388,8 +388,10 @@ class _Call:
                 with attempt:
                     attempts += 1
                     response = await self._once(client, request, form, with_auth)
-                    if policy.retries_status(response.status_code) and attempts < policy.attempts:
-                        raise _Retryable(response)
+                    if policy.retries_status(response.status_code):
+                        if attempts < policy.attempts:
+                            raise _Retryable(response)
+                        return self._last(request, _Retryable(response), attempts, started)
                     return response
         except Exception as exc:
             if not _is_retryable(exc):
@@ -402,6 +404,9 @@ class _Call:
     ) -> httpx.Response:
         """Out of attempts or time: the last response (the caller reports it) or an error."""
         if isinstance(failure, _Retryable):
+            # the status error says how hard we tried
+            failure.response.extensions["tdm_attempts"] = attempts
+            failure.response.extensions["tdm_elapsed"] = time.monotonic() - started
             return failure.response
         raise self._gave_up(request, failure, attempts, started) from None
 
@@ -494,8 +499,13 @@ class _Call:
             hint = "the server kept failing; retry later or raise retry= / rate_limit="
         else:
             hint = "check the request's parameters"
+        attempts = response.extensions.get("tdm_attempts")
+        tried = ""
+        if isinstance(attempts, int):
+            elapsed = float(response.extensions.get("tdm_elapsed", 0.0))
+            tried = f" after {attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s"
         return StatusError(
-            f"{request.method} {shown} answered {status} {response.reason_phrase}"
+            f"{request.method} {shown} answered {status} {response.reason_phrase}{tried}"
             f"{what}{_excerpt(response)}; {hint}",
             status=status,
             node=self.node,

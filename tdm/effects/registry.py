@@ -17,6 +17,7 @@ BUILTIN_HANDLERS: tuple[str, ...] = (
     "tdm.effects.inputs",
     "tdm.effects.files",
     "tdm.effects.rest",
+    "tdm.effects.custom",
 )
 
 _lock = threading.Lock()

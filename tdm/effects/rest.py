@@ -167,11 +167,52 @@ class _Pages:
         async with self.call.client() as client:
             first = self.request(self.effect.url, self._first_params())
             recs, body, response = await self.fetch(client, first, strict=True)
+            expected = self._stated_total(first, body, response)
             if isinstance(p, NoPagination):
-                return recs
-            if isinstance(p, PageNumber | OffsetLimit):
-                return await self._numbered(client, p, recs, body, first)
-            return await self._chained(client, p, recs, body, response, first)
+                out = recs
+            elif isinstance(p, PageNumber | OffsetLimit):
+                out = await self._numbered(client, p, recs, body, first)
+            else:
+                out = await self._chained(client, p, recs, body, response, first)
+        if expected is not None and len(out) != expected:
+            raise EffectError(
+                f"{self.call.shown(self.effect.url)}: read {len(out)} records but the server "
+                f"states {expected} ({self.effect.expect_total}); pages were lost or repeated "
+                "while paging (records changing during the read, or a paginate= setting that "
+                "does not match the API)",
+                node=self.call.node,
+                uri=self.call.shown(self.effect.url),
+            )
+        return out
+
+    def _stated_total(self, request: _Request, body: Any, response: httpx.Response) -> int | None:
+        """The record count the server states, for ``expect_total=``."""
+        spec = self.effect.expect_total
+        if spec is None:
+            return None
+        where, _, name = spec.partition(":")
+        shown = self.call.shown(request.url, request.params)
+        if where == "header":
+            raw = response.headers.get(name)
+            if raw is None or not raw.strip().isdigit():
+                raise EffectError(
+                    f"{shown}: expect_total={spec!r} but the response has "
+                    + ("no such header" if raw is None else f"{name}: {raw!r}, not a number")
+                    + f"; its headers are {', '.join(sorted(response.headers.keys()))}",
+                    node=self.call.node,
+                    uri=shown,
+                )
+            return int(raw)
+        value = _lookup(body, name) if body is not None else _MISSING
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            keys = ", ".join(map(str, body)) if isinstance(body, dict) else type(body).__name__
+            raise EffectError(
+                f"{shown}: expect_total={spec!r} but the body has no record count at {name!r} "
+                f"(top-level keys: {keys})",
+                node=self.call.node,
+                uri=shown,
+            )
+        return int(value)
 
     def _first_params(self) -> dict[str, str]:
         p = self.effect.paginate

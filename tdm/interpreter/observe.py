@@ -74,7 +74,11 @@ def _rows(report: RunReport) -> tuple[int | None, int | None]:
     """Rows read by source nodes and written by output nodes (pull/push stats)."""
     nodes = report.nodes
     sources = [n.rows_out for n in nodes.values() if not n.parents and n.rows_out is not None]
-    outs = [nodes[o].rows_out for o in report.output_names if nodes[o].rows_out is not None]
+    outs = [
+        dict.__getitem__(nodes, o).rows_out
+        for o in report.output_names
+        if dict.__getitem__(nodes, o).rows_out is not None
+    ]
     return (sum(sources) if sources else None), (sum(o for o in outs if o is not None) or None)
 
 

@@ -189,7 +189,10 @@ class JupyterProgress(Hook):
         st = self.state
         if final is not None:
             colour = "#2e7d32" if final.ok else "#c62828"
-            text = html.escape(final.summary())
+            # The report (the cell's result) shows the errors; the progress line only counts.
+            text = html.escape(final.summary(errors=False))
+            if final.error:
+                text += " (the report lists the errors: report.failed)"
             return HTML(f"<div style='color:{colour};font-family:monospace'>{text}</div>")
         with st.lock:
             running = ", ".join(list(st.running)[:3])

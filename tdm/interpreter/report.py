@@ -15,7 +15,7 @@ from tdm._types import Frame
 from tdm.core.pipe import PipeError
 from tdm.errors import RunError
 
-__all__ = ["NodeReport", "RunReport", "Status"]
+__all__ = ["NodeMap", "NodeReport", "RunReport", "Status"]
 
 
 class Status(StrEnum):
@@ -26,6 +26,39 @@ class Status(StrEnum):
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     SKIPPED = "SKIPPED"
+
+
+class NodeMap(dict[str, "NodeReport"]):
+    """``report.nodes``: node records by unique name, refusing ambiguous auto-names.
+
+    A step used twice without ``.named(...)`` gets ``name`` and ``name_2``; ``nodes["name"]``
+    then fails and lists both instead of silently meaning the first one.
+    """
+
+    __slots__ = ("ambiguous",)
+
+    def __init__(
+        self,
+        records: Mapping[str, NodeReport] = {},
+        *,
+        ambiguous: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        super().__init__(records)
+        self.ambiguous: Mapping[str, tuple[str, ...]] = ambiguous or {}
+
+    def __getitem__(self, name: str) -> NodeReport:
+        if self.ambiguous and name in self.ambiguous:
+            names = ", ".join(repr(n) for n in self.ambiguous[name])
+            raise KeyError(
+                f"{name!r} is ambiguous: {len(self.ambiguous[name])} steps were auto-named from "
+                f"it ({names}); use one of those names, or give the steps names with "
+                ".named('...')"
+            )
+        return super().__getitem__(name)
+
+    def exact(self, name: str) -> NodeReport:
+        """The record of the node whose unique name is ``name`` (no ambiguity check)."""
+        return dict.__getitem__(self, name)
 
 
 def _when(ts: float | None) -> datetime | None:
@@ -174,7 +207,7 @@ class RunReport:
             )
         name = self.output_names[0]
         if name not in self.outputs:
-            node = self.nodes[name]
+            node = self.nodes.exact(name) if isinstance(self.nodes, NodeMap) else self.nodes[name]
             why = f": {self.error}" if self.error else ""
             raise RunError(
                 f"output {name!r} was not produced (status {node.status}){why}; "
@@ -211,15 +244,15 @@ class RunReport:
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
         return frame
 
-    def summary(self) -> str:
-        """A short human summary of the run."""
+    def summary(self, *, errors: bool = True) -> str:
+        """A short human summary of the run (``errors=False``: without the error text)."""
         counts: dict[str, int] = {}
         for n in self.nodes.values():
             counts[str(n.status)] = counts.get(str(n.status), 0) + 1
         parts = ", ".join(f"{v} {k.lower()}" for k, v in counts.items())
         took = f" in {self.duration_s:.3f}s" if self.duration_s is not None else ""
         text = f"run {self.run_id} {self.status}{took}: {parts}"
-        return text + (f"; {self.error}" if self.error else "")
+        return text + (f"; {self.error}" if self.error and errors else "")
 
     def __repr__(self) -> str:
         return f"<RunReport {self.summary()}>"
@@ -237,16 +270,24 @@ class RunReport:
                 f"<td>{dur}</td><td>{'' if n.rows_in is None else n.rows_in}</td>"
                 f"<td>{'' if n.rows_out is None else n.rows_out}</td><td>{err}</td></tr>"
             )
-        head = html.escape(self.summary())
+        head = html.escape(self.summary(errors=False))  # the table below shows each error
         page = html.escape(self.to_html(), quote=True)
         return (
-            f"<div><b>{head}</b><table><thead><tr><th>node</th><th>status</th>"
+            f"<div><b>{head}</b><div>{self.to_svg()}</div><table><thead><tr><th>node</th><th>status</th>"
             "<th>duration</th><th>rows in</th><th>rows out</th><th>error</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
             "<details><summary>run page: graph and timeline</summary>"
             f'<iframe title="run page" sandbox srcdoc="{page}" '
             'style="width:100%;height:640px;border:1px solid #ddd"></iframe></details></div>'
         )
+
+    def to_svg(self) -> str:
+        """The run's DAG as inline SVG, each node coloured by its status (errors scrubbed)."""
+        from tdm.interpreter.observe import run_record
+        from tdm.ui.model import node_views
+        from tdm.ui.svg import dag_svg
+
+        return dag_svg(node_views(run_record(self, None)))
 
     def to_html(self) -> str:
         """This run's page from the run browser (graph, nodes, timeline) as one

@@ -38,7 +38,7 @@ from tdm.interpreter.hooks import Hook, overrides
 from tdm.interpreter.memory import RunMemory, memory_for
 from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
 from tdm.interpreter.progress import progress_hook
-from tdm.interpreter.report import NodeReport, RunReport, Status
+from tdm.interpreter.report import NodeMap, NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
 
 __all__ = ["run"]
@@ -161,10 +161,13 @@ def _scheduler_for(
         resumed_from=origin,
     )
     chosen = resolve(executor, max_workers=max_workers)
-    nodes = {
-        name: NodeReport(name, kind, description, parents)
-        for name, kind, description, parents in _report_rows(pipeline)
-    }
+    nodes = NodeMap(
+        {
+            name: NodeReport(name, kind, description, parents)
+            for name, kind, description, parents in _report_rows(pipeline)
+        },
+        ambiguous=plan.ambiguous_names(),
+    )
     report = RunReport(
         run_id=context.run_id,
         job_id=context.job_id,

@@ -60,10 +60,38 @@ def describe_expr(expr: Any) -> str:
     return f"{name}()" if name else repr(expr)
 
 
+class ExpressionError(ValueError):
+    """An expression string names something the frame does not have, or is not valid."""
+
+
+def eval_expression(df: pd.DataFrame, expr: str) -> Any:
+    """``df.eval(expr)`` with errors that list the frame's columns and say how to quote them."""
+    try:
+        return df.eval(expr)
+    except pd.errors.UndefinedVariableError as exc:
+        name = str(exc).split("'")[1] if "'" in str(exc) else str(exc)
+        spaced = [c for c in df.columns if isinstance(c, str) and not c.isidentifier()]
+        quote = (
+            f"; quote names that are not identifiers with backticks, e.g. `{spaced[0]}`"
+            if spaced
+            else ""
+        )
+        raise ExpressionError(
+            f"expression {expr!r} uses {name!r}, which is not a column; the frame's columns "
+            f"are {show(df.columns, 30)}{quote} (strings need quotes: \"state == 'TX'\")"
+        ) from None
+    except SyntaxError as exc:
+        raise ExpressionError(
+            f"expression {expr!r} is not valid: {exc.msg}; expressions are pandas eval/query "
+            "syntax: comparisons, and/or/not, arithmetic, column methods such as "
+            "amount.sum() or name.str.startswith('A')"
+        ) from None
+
+
 def row_mask(df: pd.DataFrame, predicate: RowPredicate) -> pd.Series:
     """Evaluate a row predicate into a boolean Series aligned with ``df`` (nulls count False)."""
     if isinstance(predicate, str):
-        result = df.eval(predicate)
+        result = eval_expression(df, predicate)
     elif callable(predicate):
         result = predicate(df)
     else:
@@ -90,7 +118,7 @@ def row_mask(df: pd.DataFrame, predicate: RowPredicate) -> pd.Series:
 def frame_truth(df: pd.DataFrame, predicate: FramePredicate) -> bool:
     """Evaluate a frame predicate to a single bool."""
     if isinstance(predicate, str):
-        result = df.eval(predicate)
+        result = eval_expression(df, predicate)
     elif callable(predicate):
         result = predicate(df)
     else:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from tdm.core.pipe import Pipe, StepResult, transform
+from tdm.core.pipe import Pipe, StepResult, check_arguments, transform
 from tdm.transforms._common import as_list, fail, missing_columns, show
 
 __all__ = ["GroupBy", "aggregate", "group_by"]
@@ -26,6 +26,8 @@ def _named(df: pd.DataFrame, by: list[Any], aggs: Mapping[str, Any]) -> dict[str
                     f"aggs[{out!r}] = {spec!r}: use (column, function), e.g. ('amount', 'sum')"
                 )
             named[out] = pd.NamedAgg(spec[0], spec[1])
+        elif isinstance(spec, Mapping):
+            named[out] = pd.NamedAgg(spec["column"], spec["func"])
         elif isinstance(spec, list):
             for func in spec:
                 fname = func if isinstance(func, str) else getattr(func, "__name__", "agg")
@@ -48,7 +50,8 @@ def aggregate(
 ) -> StepResult:
     """Group rows by ``by`` and aggregate: one output row per group, keys as columns.
 
-    ``aggs`` accepts ``{"out": ("column", "sum")}`` (named), ``{"column": "max"}`` (keeps
+    ``aggs`` accepts ``{"out": ("column", "sum")}`` or, the form YAML can write,
+    ``{"out": {"column": "column", "func": "sum"}}`` (named), ``{"column": "max"}`` (keeps
     the column's name), ``{"column": ["min", "max"]}`` (gives ``column_min``,
     ``column_max``) and ``{"rows": "size"}`` (group sizes). Functions may be pandas names or
     callables ``Series -> value``.
@@ -86,6 +89,67 @@ def aggregate(
     grouped = frame.groupby(group_keys, dropna=dropna, sort=sort, observed=True)
     out = grouped.agg(**named).reset_index()
     return out.drop(columns=[_GROUP]) if not keys else out
+
+
+_AGG_METHODS = frozenset(
+    [
+        "all",
+        "any",
+        "count",
+        "cummax",
+        "cummin",
+        "cumprod",
+        "cumsum",
+        "first",
+        "idxmax",
+        "idxmin",
+        "last",
+        "max",
+        "mean",
+        "median",
+        "min",
+        "nunique",
+        "prod",
+        "quantile",
+        "sem",
+        "size",
+        "skew",
+        "std",
+        "sum",
+        "var",
+    ]
+)
+
+
+@check_arguments(aggregate)
+def _check_aggs(aggs: Mapping[str, Any], **_: Any) -> str | None:
+    if not isinstance(aggs, Mapping):
+        return f"aggs must be a mapping such as {{'total': ('amount', 'sum')}}, got {aggs!r}"
+    for out, spec in aggs.items():
+        if isinstance(spec, Mapping):
+            if set(spec) != {"column", "func"}:
+                return (
+                    f"aggs[{out!r}] = {dict(spec)!r}: a named aggregation has exactly the keys "
+                    f"'column' and 'func', e.g. {{{out!r}: {{'column': 'amount', 'func': 'sum'}}}}"
+                )
+        elif isinstance(spec, tuple) and len(spec) != 2:
+            return f"aggs[{out!r}] = {spec!r}: use (column, function), e.g. ('amount', 'sum')"
+        elif isinstance(spec, list):
+            odd = [f for f in spec if isinstance(f, str) and f not in _AGG_METHODS]
+            if odd:
+                hint = ""
+                if len(spec) == 2 and spec[0] in odd:
+                    hint = (
+                        f"; to name an output column, write "
+                        f"{{{out!r}: {{'column': {spec[0]!r}, 'func': {spec[1]!r}}}}} "
+                        f"(in Python also {{{out!r}: ({spec[0]!r}, {spec[1]!r})}})"
+                    )
+                return (
+                    f"aggs[{out!r}] = {spec!r} means 'apply each function in the list to column "
+                    f"{out!r}', but {', '.join(repr(f) for f in odd)} is not an aggregation "
+                    f"function ({', '.join(sorted(_AGG_METHODS))}){hint}"
+                )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ import pandas as pd
 
 from tdm.core.context import RunContext
 from tdm.core.pipe import StepResult, transform, transform_with_context
-from tdm.transforms._common import as_list, fail, missing_columns, show
+from tdm.errors import StepArgumentError
+from tdm.transforms._common import as_list, eval_expression, fail, missing_columns, show
 from tdm.transforms._us_states import LOOKUP, US_STATE_CODES, normalize_key
 
 __all__ = [
@@ -247,7 +248,7 @@ def assign(
     for name, expr in exprs.items():
         if isinstance(expr, str):
             try:
-                value = out.eval(expr)
+                value = eval_expression(out, expr)
             except Exception as exc:
                 return fail(f"column {name!r}: cannot evaluate {expr!r}: {exc}")
         elif callable(expr):
@@ -431,41 +432,89 @@ def standardize_us_state(
     column: str = "state",
     *,
     unknown: Literal["keep", "fail", "null"] = "keep",
+    aliases: Mapping[str, str] | None = None,
 ) -> StepResult:
     """Normalise US state names, codes and messy spellings to USPS codes.
 
-    ``'Texas'``, ``'TX'``, ``'tx'``, ``'tex.'``, ``' new  york'``, ``'Calif.'`` and
-    ``'District of Columbia'`` all become two-letter codes (DC and territories included).
+    ``'Texas'``, ``'TX'``, ``'tx'``, ``'tex.'``, ``' new  york'``, ``'Calif.'``, ISO 3166-2
+    codes such as ``'US-TX'`` and ``'District of Columbia'`` all become two-letter codes (DC
+    and territories included). Your own spellings go in ``aliases`` (in YAML, load them from a
+    file next to the config with ``aliases: ${file:state_aliases.csv}``).
 
     Args:
         column: the column holding states.
         unknown: what to do with values that are not a state: ``"keep"`` them as they are
-            (default), ``"fail"`` listing them, or turn them into nulls (``"null"``).
+            (default), ``"fail"`` listing them with their row counts, or turn them into nulls
+            (``"null"``). Kept or nulled values are counted in ``df.attrs["unknown_us_states"]``.
+        aliases: extra spellings, ``{spelling: USPS code}`` (matched like the built-in ones:
+            case, dots and extra spaces do not matter); they win over the built-in table.
 
     >>> import pandas as pd
-    >>> df = pd.DataFrame({"state": ["Texas", "TX", "tex.", "calif.", "new york", "Gondor"]})
+    >>> df = pd.DataFrame({"state": ["Texas", "TX", "US-TX", "calif.", "new york", "Gondor"]})
     >>> standardize_us_state()(df).unwrap()["state"].tolist()
     ['TX', 'TX', 'TX', 'CA', 'NY', 'Gondor']
     >>> print(standardize_us_state(unknown="fail")(df).failure())  # doctest: +NORMALIZE_WHITESPACE
     standardize_us_state: column 'state': 1 row(s) hold 1 value(s) that are not US states:
-    ['Gondor']; fix them, or use unknown='keep' or unknown='null'
+    'Gondor' (1 row); fix them, add them to aliases={...}, or use unknown='keep' or
+    unknown='null'
+    >>> standardize_us_state(aliases={"Gondor": "NY"})(df).unwrap()["state"].tolist()[-1]
+    'NY'
     """
     if column not in df.columns:
         return fail(missing_columns(df, [column]) or "")
+    extra = _alias_table(aliases or {})
     series = df[column]
     codes = {
-        value: LOOKUP.get(normalize_key(value)) if isinstance(value, str) else None
+        value: _state_code(value, extra) if isinstance(value, str) else None
         for value in series.dropna().unique()
     }
     unknowns = [value for value, code in codes.items() if code is None]
+    counts: dict[Any, int] = {}
+    if unknowns:
+        tally = series[series.isin(unknowns)].value_counts()
+        counts = {value: int(tally.get(value, 0)) for value in unknowns}
+        counts = dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
     if unknowns and unknown == "fail":
-        rows = int(series.isin(unknowns).sum())
+        rows = sum(counts.values())
+        listed = ", ".join(
+            f"{value!r} ({n} row{'s' if n != 1 else ''})" for value, n in list(counts.items())[:20]
+        )
+        more = f" and {len(counts) - 20} more" if len(counts) > 20 else ""
         return fail(
             f"column {column!r}: {rows} row(s) hold {len(unknowns)} value(s) that are not US "
-            f"states: {show(unknowns)}; fix them, or use unknown='keep' or unknown='null'"
+            f"states: {listed}{more}; fix them, add them to aliases={{...}}, or use "
+            "unknown='keep' or unknown='null'"
         )
     mapped = series.map(codes)
     result = mapped if unknown == "null" else mapped.where(mapped.notna(), series)
     if pd.api.types.is_object_dtype(result.dtype):
         result = result.infer_objects()
-    return df.assign(**{column: result})
+    out = df.assign(**{column: result})
+    if counts:
+        out.attrs["unknown_us_states"] = counts
+    return out
+
+
+def _alias_table(aliases: Mapping[str, str]) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for spelling, code in aliases.items():
+        official = LOOKUP.get(normalize_key(str(code)))
+        if official is None:
+            raise StepArgumentError(
+                f"standardize_us_state(): aliases[{spelling!r}] = {code!r} is not a US state "
+                "code or name; map each spelling to a USPS code such as 'TX'"
+            )
+        table[normalize_key(str(spelling))] = official
+    return table
+
+
+def _state_code(value: str, extra: Mapping[str, str]) -> str | None:
+    key = normalize_key(value)
+    found = extra.get(key) or LOOKUP.get(key)
+    if found is None:
+        for prefix in ("us ", "usa "):  # ISO 3166-2 (US-TX) and similar country prefixes
+            if key.startswith(prefix):
+                rest = key[len(prefix) :]
+                found = extra.get(rest) or LOOKUP.get(rest)
+                break
+    return found

@@ -13,11 +13,22 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from tdm.ui.model import NodeView, duration_text
 
-__all__ = ["Layout", "bar_chart", "dag_svg", "gantt_svg", "layered_layout", "STATUS_COLOURS"]
+if TYPE_CHECKING:
+    from tdm.core.pipeline import Pipeline
+
+__all__ = [
+    "STATUS_COLOURS",
+    "Layout",
+    "bar_chart",
+    "dag_svg",
+    "gantt_svg",
+    "layered_layout",
+    "pipeline_svg",
+]
 
 STATUS_COLOURS: Final = {
     "SUCCESS": "#2e7d32",
@@ -131,6 +142,12 @@ def layered_layout(parents: Sequence[Sequence[int]]) -> Layout:
     return Layout(tuple(layer), tuple(pos[:n]), routes, depth, height)
 
 
+def _status_line(node: NodeView, sub: str) -> str:
+    if not node.status:  # a pipeline that has not run: say what the node is
+        return _short(node.description, 24)
+    return f"{node.status.lower()} · {_short(sub, 19)}"
+
+
 def _xy(layer: int, order: float) -> tuple[float, float]:
     return _PAD + layer * (_NODE_W + _GAP_X), _PAD + order * (_NODE_H + _GAP_Y)
 
@@ -195,13 +212,46 @@ def dag_svg(nodes: Sequence[NodeView], *, href: Callable[[NodeView], str] | None
             f'<text x="{x + 10:.1f}" y="{y + 18:.1f}" font-size="12" font-weight="600" '
             f'fill="#263238">{_e(_short(node.name, 21))}</text>'
             f'<text x="{x + 10:.1f}" y="{y + 34:.1f}" font-size="10.5" fill="{stroke}">'
-            f"{_e(node.status.lower())} · {_e(_short(sub, 19))}</text></g>"
+            f"{_e(_status_line(node, sub))}</text></g>"
         )
         if href is not None:
             shape = f'<a href="{_e(href(node))}">{shape}</a>'
         parts.append(shape)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def pipeline_svg(pipeline: Pipeline) -> str:
+    """A pipeline's DAG as inline SVG (nothing has run: every node is drawn alike).
+
+    >>> import tdm
+    >>> from tdm.transforms import filter_rows
+    >>> svg = pipeline_svg(tdm.inputs.frame("orders") >> filter_rows("a > 1"))
+    >>> svg.startswith("<svg") and 'data-name="filter_rows"' in svg
+    True
+    """
+    plan = pipeline.plan
+    nodes = [
+        NodeView(
+            index=i,
+            name=plan.names[i],
+            kind=node.op.kind,
+            status="",
+            description=plan.descriptions[i],
+            parents=plan.parents[i],
+            start=None,
+            stop=None,
+            duration_s=None,
+            rows_in=None,
+            rows_out=None,
+            columns=None,
+            dtypes=None,
+            schema=None,
+            error=None,
+        )
+        for i, node in enumerate(plan.nodes)
+    ]
+    return dag_svg(nodes)
 
 
 def max_parallel(nodes: Sequence[NodeView]) -> int:

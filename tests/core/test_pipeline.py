@@ -140,7 +140,8 @@ def test_text_and_mermaid_rendering() -> None:
     mermaid = p.to_mermaid()
     assert mermaid.startswith("flowchart LR")
     assert mermaid.count("-->") == 3
-    assert p._repr_markdown_().startswith("```mermaid\nflowchart LR")
+    assert p.to_mermaid().startswith("flowchart LR")
+    assert p._repr_html_().startswith("<div><svg")
 
 
 def test_pickle_roundtrip_keeps_equality() -> None:

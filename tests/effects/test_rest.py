@@ -322,6 +322,7 @@ def test_exhausted_retries_report_the_last_status(fresh_fake_api: FakeApi) -> No
     message = error(rest.get(api.url + "/health", retry=rest.retry(3, backoff=0, jitter=0)))
     assert api.count == 3
     assert "503" in message and "/health" in message
+    assert "after 3 attempts in " in message  # how hard it tried, and for how long
 
 
 def test_total_deadline_stops_retrying(fresh_fake_api: FakeApi) -> None:

@@ -233,8 +233,8 @@ def test_a_supplied_input_is_scattered_once(recorder: Client, orders: pd.DataFra
 
 def test_a_failing_node_skips_its_descendants_only(dask_client: Client) -> None:
     base = Numbers(10) >> add_total(cols=["a", "b"])
-    bad = base >> boom() >> scale(column="a", by=2.0)
-    good = base >> scale(column="b", by=3.0)
+    bad = base >> boom() >> scale(column="a", by=2.0).named("scale_a")
+    good = base >> scale(column="b", by=3.0).named("scale_b")
     pipeline = tdm.Pipeline.of(bad, good)
     seq = tdm.run(pipeline)
     dsk = tdm.run(pipeline, executor=Dask(dask_client))
@@ -242,9 +242,9 @@ def test_a_failing_node_skips_its_descendants_only(dask_client: Client) -> None:
     assert dsk.nodes["boom"].status is Status.FAILURE
     assert dsk.nodes["boom"].error is not None
     assert "ValueError: bad data in column a" in dsk.nodes["boom"].error.message
-    assert dsk.nodes["scale"].status is Status.SKIPPED
-    assert dsk.nodes["scale_2"].status is Status.SUCCESS
-    assert dsk.outputs["scale_2"]["b"].tolist() == [i * 30 for i in range(10)]
+    assert dsk.nodes["scale_a"].status is Status.SKIPPED
+    assert dsk.nodes["scale_b"].status is Status.SUCCESS
+    assert dsk.outputs["scale_b"]["b"].tolist() == [i * 30 for i in range(10)]
     assert dsk.error == seq.error
     assert _node_facts(dsk) == _node_facts(seq)
     cause = dsk.nodes["boom"].error.cause

@@ -6,6 +6,7 @@ directory is the repository root and which imports this checkout's tdm.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -57,3 +58,35 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not errors
     printed = "".join(out.get("text", "") for out in nb.cells[-1].outputs)
     assert Path(printed.strip()).resolve().is_relative_to(ROOT), (printed, sys.executable)
+
+
+@pytest.mark.timeout(180)
+def test_a_failing_run_shows_its_error_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress line, stderr and the report's display: the error text is visible once."""
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import pandas as pd, tdm\n"
+                "@tdm.source\n"
+                "def broken(*, project: str) -> pd.DataFrame:\n"
+                "    raise ConnectionError(f'tracker for {project} is down')\n"
+                "tdm.run(broken(project='OPS') >> tdm.transforms.limit(1))"
+            )
+        ]
+    )
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    visible = []
+    for out in nb.cells[0].outputs:
+        if out.output_type == "stream":
+            visible.append(out.text)
+        elif "text/html" in out.get("data", {}):
+            page = out["data"]["text/html"]
+            # what a reader sees: not the tooltip (<title>) nor the collapsed run page
+            page = page.split("<details>")[0]
+            visible.append(re.sub(r"<title>.*?</title>", "", page, flags=re.S))
+    text = "\n".join(visible)
+    assert text.count("tracker for OPS is down") == 1, text
+    assert not any(out.output_type == "stream" for out in nb.cells[0].outputs)
