@@ -16,6 +16,8 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   # Constraints pin known-good versions: without them pip can backtrack for many minutes
   # between boto3 and the botocore that s3fs's aiobotocore allows.
   LOG="$VENV/pip-install.log"
+  # tdm's distribution was called `tdm` before it became `tdm-pipelines`: drop the old one
+  "$VENV/bin/python" -m pip uninstall -y tdm >/dev/null 2>&1 || true
   if ! "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[dev]" >"$LOG" 2>&1
   then
     grep -v "is ignored: it is neither" "$LOG" | tail -40 >&2

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -48,22 +49,45 @@ class _TdmGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TdmError as exc:
-            click.echo(f"{type(exc).__name__}: {_scrub(str(exc))}", err=True)
-            raise click.exceptions.Exit(_exit_code(exc)) from None
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            _fail(ctx, type(exc).__name__, str(exc), _exit_code(exc))
+        except click.exceptions.ClickException as exc:
+            if not _json_output(ctx):
+                raise
+            _fail(ctx, type(exc).__name__, exc.format_message(), exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("Interrupted", err=True)
-            raise click.exceptions.Exit(130) from None
+            _fail(ctx, "Interrupted", "interrupted", 130, plain="Interrupted")
         except Exception as exc:
             if os.environ.get("TDM_DEBUG"):
                 raise
-            click.echo(
-                f"InternalError: {type(exc).__name__}: {_scrub(str(exc))} (a bug in tdm or a "
-                "plugin; rerun with TDM_DEBUG=1 for the traceback and report it)",
-                err=True,
+            message = (
+                f"{type(exc).__name__}: {exc} (a bug in tdm or a plugin; rerun with "
+                "TDM_DEBUG=1 for the traceback and report it)"
             )
-            raise click.exceptions.Exit(EXIT_FAILED) from None
+            _fail(ctx, "InternalError", message, EXIT_FAILED)
+
+
+def _json_output(ctx: click.Context) -> bool:
+    """Whether this invocation prints JSON (``--log-format json`` or ``TDM_LOG_FORMAT=json``)."""
+    chosen = ctx.meta.get("tdm.log_format") or os.environ.get("TDM_LOG_FORMAT", "")
+    return str(chosen).lower() == "json"
+
+
+def _remember_format(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    ctx.meta["tdm.log_format"] = value
+    return value
+
+
+def _fail(ctx: click.Context, kind: str, message: str, code: int, *, plain: str = "") -> NoReturn:
+    """Print one error (``Kind: message``, or a JSON line) on stderr and exit with ``code``."""
+    if _json_output(ctx):
+        from tdm.interpreter.summary import error_line
+
+        click.echo(error_line(kind, message, exit_code=code), err=True)
+    else:
+        click.echo(plain or f"{kind}: {_scrub(message)}", err=True)
+    raise click.exceptions.Exit(code) from None
 
 
 def _version() -> str:
@@ -165,6 +189,28 @@ PARAMS = click.option(
     metavar="NAME=VALUE",
     help="A value for ${params.NAME} (repeatable); also passed to the run.",
 )
+STATE = click.option(
+    "--state",
+    "state_url",
+    metavar="URL",
+    help="The audit store for the runs: a folder URL (s3://bucket/tdm-audit, az://...) or a "
+    "SQLite file (*.db); replaces the file's state_manager.",
+)
+STATE_SECRET = click.option(
+    "--state-secret",
+    metavar="NAME",
+    help="The secret whose keys are the --state store's storage options (credentials).",
+)
+
+
+def _with_state(project: Project, url: str | None, secret: str | None) -> Project:
+    if url is None:
+        if secret is not None:
+            raise InputError("--state-secret names the credentials of a --state store; add --state")
+        return project
+    return project.with_state(url, secret)
+
+
 PIPELINES = click.option(
     "--pipeline",
     "-p",
@@ -195,11 +241,15 @@ def _observability(project: Project, *, log_format: str, log_level: str, progres
 
 
 def _configure_logging(log_format: str, log_level: str) -> None:
+    import logging
+
     from tdm import logging as tdm_logging
 
     if log_format == "auto":
         log_format = "text" if sys.stderr.isatty() else "json"
     tdm_logging.configure(level=log_level.upper(), fmt="text" if log_format == "text" else "json")
+    if log_format == "json":
+        logging.captureWarnings(True)  # a Python warning is a JSON line too
 
 
 def _component(spec: ComponentSpec, kind: Kind) -> Any:
@@ -285,7 +335,11 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
     type=click.Choice(["auto", "json", "text"]),
     default="auto",
     show_default=True,
-    help="auto: text on a terminal, JSON lines otherwise.",
+    envvar="TDM_LOG_FORMAT",
+    is_eager=True,
+    callback=_remember_format,
+    help="Logs: auto is text on a terminal, JSON lines otherwise. json: everything printed is "
+    "JSON (the summary one document on stdout, errors JSON lines on stderr).",
 )
 @click.option("--log-level", default="info", show_default=True, help="debug, info, warning, error.")
 @click.option(
@@ -330,6 +384,8 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
     help="What a source's schema change since the last successful run does "
     "(default: the pipeline's `drift:`, else warn).",
 )
+@STATE
+@STATE_SECRET
 def run(
     file: str,
     pipelines: tuple[str, ...],
@@ -348,21 +404,27 @@ def run(
     keep_checkpoints: bool,
     resume: str | None,
     drift: str | None,
+    state_url: str | None,
+    state_secret: str | None,
 ) -> None:
     """Run the pipelines of FILE (all, or those named with --pipeline)."""
     import tdm
 
+    as_json = log_format == "json"
+    if as_json:  # before loading: warnings while loading are JSON lines too
+        _configure_logging(log_format, log_level)
     values = _parse_params(params)
-    project = _load(file, values)
+    project = _with_state(_load(file, values), state_url, state_secret)
     chosen = _select(project, pipelines)
     if dry_run:
         from tdm.config.render import plan_text
 
-        click.echo(plan_text(project, chosen))
+        text = plan_text(project, chosen)
+        click.echo(json.dumps({"dry_run": True, "plan": text}) if as_json else text)
         return
     frames = _read_inputs(inputs)
-    if progress is None:
-        progress = sys.stderr.isatty()
+    if progress is None or as_json:
+        progress = sys.stderr.isatty() and not as_json
     from tdm.executors import from_cli
 
     chosen_executor = from_cli(executor, scheduler=scheduler, max_workers=max_workers)
@@ -376,6 +438,7 @@ def run(
     if resume is not None and len(chosen) > 1 and resume != _LAST_FAILED:
         raise InputError("--resume RUN_ID resumes one pipeline: choose it with --pipeline NAME")
     failed: list[str] = []
+    records: list[dict[str, Any]] = []
     with chosen_executor:  # one connection (pool, cluster client) for every pipeline
         for spec in chosen:
             wanted = set(spec.pipeline.inputs())
@@ -393,17 +456,22 @@ def run(
                 resume=_resume_target(resume, spec, runtime),
                 drift=drift or spec.drift or "warn",
             )
-            click.echo(_summary(spec, report, show))
+            if as_json:
+                from tdm.interpreter.summary import run_record
+
+                records.append(run_record(spec.name, report, show=show))
+            else:
+                click.echo(_summary(spec, report, show))
             if report.status is not tdm.Status.SUCCESS:
                 failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
+    if as_json:
+        from tdm.interpreter.summary import run_document
+
+        click.echo(run_document(records))
     if failed:
-        click.echo(
-            "RunError: "
-            + "; ".join(f"pipeline {f}" for f in failed)
-            + " (see the per-pipe report above)",
-            err=True,
-        )
-        raise click.exceptions.Exit(EXIT_FAILED)
+        where = "the summary" if as_json else "the per-pipe report above"
+        message = "; ".join(f"pipeline {f}" for f in failed) + f" (see {where})"
+        _fail(click.get_current_context(), "RunError", message, EXIT_FAILED)
 
 
 def _resume_target(resume: str | None, spec: PipelineSpec, runtime: Any) -> str | None:
@@ -637,12 +705,12 @@ def _read_store(state_url: str | None, secret: str | None) -> Any:
     help="Require this token on every request (needed to listen beyond this machine).",
 )
 def ui(state_url: str | None, secret: str | None, host: str, port: int, token: str | None) -> None:
-    """Browse the audit trail in a local, read-only web page (needs tdm[ui])."""
+    """Browse the audit trail in a local, read-only web page (needs tdm-pipelines[ui])."""
     try:
         from tdm.ui.app import check_bind, serve
     except ImportError as exc:
         raise InputError(
-            f"tdm ui needs starlette and uvicorn: pip install 'tdm[ui]' ({exc})"
+            f"tdm ui needs starlette and uvicorn: pip install 'tdm-pipelines[ui]' ({exc})"
         ) from None
     check_bind(host, token)
     serve(_read_store(state_url, secret), host=host, port=port, token=token, echo=click.echo)
@@ -802,7 +870,7 @@ def init(directory: str, force: bool) -> None:
 
 
 @cli.command()
-@click.argument("target", type=click.Choice(["argo", "cronjob"]))
+@click.argument("target", type=click.Choice(["argo", "cronjob", "dockerfile"]))
 @FILE
 @PIPELINES
 @PARAMS
@@ -814,10 +882,30 @@ def init(directory: str, force: bool) -> None:
     help="FILE's path inside the image (default: FILE as given).",
 )
 @click.option(
+    "--requests",
+    metavar="cpu=500m,memory=1Gi",
+    help="Resource requests of the container (default: deploy.resources.requests).",
+)
+@click.option(
+    "--limits",
+    metavar="cpu=1,memory=2Gi",
+    help="Resource limits of the container (default: deploy.resources.limits).",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one `deploy:` setting, e.g. time_zone=Europe/Berlin or "
+    "active_deadline_seconds=3600 (repeatable; see the README).",
+)
+@STATE
+@STATE_SECRET
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False),
-    help="Write the manifests to this file (default: print them).",
+    help="Write the manifests (or the Dockerfile) to this file (default: print them).",
 )
 def deploy(
     target: str,
@@ -827,14 +915,29 @@ def deploy(
     image: str | None,
     namespace: str | None,
     path_in_image: str | None,
+    requests: str | None,
+    limits: str | None,
+    settings: tuple[str, ...],
+    state_url: str | None,
+    state_secret: str | None,
     output: str | None,
 ) -> None:
-    """Write Argo CronWorkflow or Kubernetes CronJob manifests for FILE's scheduled pipelines."""
-    from tdm.config.deploy import manifests, render
+    """Write Argo CronWorkflow or Kubernetes CronJob manifests for FILE's scheduled pipelines,
+    or a Dockerfile that builds FILE's project into an image.
+
+    Warns (on stderr) about what would fail or be lost in a pod, e.g. an audit trail kept in
+    the container: pass --state s3://bucket/tdm-audit --state-secret S3 for a remote one.
+    """
+    from tdm.config.deploy import deployment, overrides_from_cli
 
     values = _parse_params(params)
-    project = _load(file, values)
-    docs = manifests(
+    project = _with_state(_load(file, values), state_url, state_secret)
+    if target == "dockerfile":
+        from tdm.config.image import dockerfile
+
+        _write(output, dockerfile(file), "the Dockerfile")
+        return
+    plan = deployment(
         project,
         kind="argo" if target == "argo" else "cronjob",
         file=path_in_image or file,
@@ -842,10 +945,17 @@ def deploy(
         namespace=namespace,
         pipelines=pipelines,
         params={k: str(v) for k, v in values.items()},
+        overrides=overrides_from_cli(settings, requests=requests, limits=limits),
+        state=(state_url, state_secret) if state_url else None,
     )
-    text = render(docs, project)
+    for warning in plan.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    _write(output, plan.render(), f"{len(plan.manifests)} manifest(s)")
+
+
+def _write(output: str | None, text: str, what: str) -> None:
     if output:
         Path(output).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {len(docs)} manifest(s) to {output}")
+        click.echo(f"wrote {what} to {output}")
     else:
         click.echo(text, nl=False)

@@ -1,6 +1,6 @@
 """Executors for ``tdm.run(executor=...)``: where and how ready nodes run.
 
-``Dask`` imports ``distributed`` only when it is made (``pip install 'tdm[dask]'``);
+``Dask`` imports ``distributed`` only when it is made (``pip install 'tdm-pipelines[dask]'``);
 ``from_cli`` maps ``tdm run --executor NAME --scheduler ADDRESS`` to an executor.
 """
 

@@ -42,6 +42,7 @@ from tdm.core.rest import (
     PageNumber,
     Pagination,
     Pairs,
+    RedirectPolicy,
     RetryPolicy,
     SecretField,
     StatusPolicy,
@@ -128,6 +129,7 @@ def _request_fields(
     rate_limit: float | None,
     flatten: bool,
     verify: bool,
+    redirects: RedirectPolicy,
     label: str | None,
 ) -> dict[str, Any]:
     """The fields ``get`` and ``fetch_each`` share, normalised once for both."""
@@ -143,6 +145,7 @@ def _request_fields(
         "rate_limit": rate_limit,
         "flatten": flatten,
         "verify": verify,
+        "redirects": redirects,
         "label": label,
     }
 
@@ -181,6 +184,7 @@ def get(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
     incremental: Incremental | Mapping[str, Any] | None = None,
     expect_total: str | None = None,
@@ -208,6 +212,10 @@ def get(
         rate_limit: the most requests per second (None: no limit).
         flatten: flatten nested objects into ``parent_child`` columns (False: keep dicts).
         verify: check TLS certificates; turn off only for a source you trust.
+        redirects: ``"same-origin"`` (the default) follows redirects within the URL's origin
+            (scheme, host, port) and fails on one to another origin, naming both;
+            ``"any"`` follows those too, but without any credential (no auth, no header or
+            query value filled from a secret).
         label: the node's name in the pipeline.
         incremental: ``tdm.incremental("updated_at", initial=...)`` (or the YAML form
             ``{cursor: updated_at, initial: ...}``): ask only for records after the cursor the
@@ -245,6 +253,7 @@ def get(
                 rate_limit,
                 flatten,
                 verify,
+                redirects,
                 label,
             ),
         )
@@ -268,6 +277,7 @@ def fetch_each(
     rate_limit: float | None = None,
     flatten: bool = True,
     verify: bool = True,
+    redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
 ) -> FetchEach:
     """One request per row of the input frame; the records of all responses as one frame.
@@ -286,7 +296,8 @@ def fetch_each(
         include_parent: input columns copied onto every result row (default: the columns the
             templates use; ``[]`` for none). A response column with the same name is renamed
             ``<name>_response``.
-        secret, auth, timeout, retry, rate_limit, flatten, verify, label: as in :func:`get`.
+        secret, auth, timeout, retry, rate_limit, flatten, verify, redirects, label: as in
+            :func:`get`.
 
     >>> from tdm import rest
     >>> step = rest.fetch_each("https://api.example.com/users/{user_id}/orders",
@@ -315,6 +326,7 @@ def fetch_each(
             rate_limit,
             flatten,
             verify,
+            redirects,
             label,
         ),
     )

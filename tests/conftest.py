@@ -7,6 +7,7 @@ import os
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 _SERVERS = "tests.servers.fixtures"
 pytest_plugins = [_SERVERS] if importlib.util.find_spec(_SERVERS) else []
@@ -27,3 +28,7 @@ def orders() -> pd.DataFrame:
 
 
 os.environ.setdefault("TDM_TESTING", "1")
+
+# No timed assertions: on a loaded 2-core machine one example may take seconds.
+settings.register_profile("tdm", deadline=None)
+settings.load_profile("tdm")

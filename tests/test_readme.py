@@ -14,6 +14,7 @@ real options. A block may be excluded with ``<!-- not-tested: REASON -->`` on th
 
 from __future__ import annotations
 
+import json
 import linecache
 import os
 import re
@@ -185,7 +186,8 @@ def _files(request: pytest.FixtureRequest, tmp: Path, mp: pytest.MonkeyPatch) ->
         with azurite.blob_service_client() as client:
             blob = client.get_blob_client("curated", "devices.csv").download_blob().readall()
         assert blob.decode().splitlines()[0] == "device_id,serial_number,state"
-        assert sorted(p.name for p in (tmp / "output/devices").iterdir()) == [
+        manifest = json.loads((tmp / "output/devices/_tdm_manifest.json").read_text())
+        assert sorted({f.split("/")[1] for f in manifest["files"]}) == [
             "platform=Android",
             "platform=Apple",
         ]

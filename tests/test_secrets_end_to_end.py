@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -39,6 +40,10 @@ PREFIX = "/leak-e2e"  # every fake-API route of this file lives under it
 WINDOW = 12  # any piece this long of a secret (or of an encoded form of it) counts as a leak
 
 
+def _lower_percent(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
 def _planted(tag: str, special: bool = False) -> str:
     """A value found nowhere else; ``special`` adds characters that URLs percent-encode."""
     hex_ = uuid.uuid4().hex
@@ -54,6 +59,7 @@ class Scene:
     results: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
     hooks: list[RequestInfo] = field(default_factory=list)
     secure_hits: int = 0
+    echo_hits: int = 0
     denied_hook_hits: int = 0
     mails: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -65,6 +71,13 @@ class Scene:
             out[name] = value
             out[f"{name} (percent-encoded)"] = quote(value, safe="")
             out[f"{name} (form-encoded)"] = quote_plus(value)
+            out[f"{name} (percent-encoded, lower case)"] = _lower_percent(quote(value, safe=""))
+            out[f"{name} (JSON-escaped)"] = json.dumps(value)[1:-1]
+            out[f"{name} (JSON-escaped, slashes too)"] = json.dumps(value)[1:-1].replace("/", "\\/")
+            out[f"{name} (repr)"] = repr(value)[1:-1]
+            out[f"{name} (Base64)"] = base64.b64encode(value.encode()).decode().rstrip("=")
+            for i, line in enumerate(value.splitlines() if "\n" in value else []):
+                out[f"{name} (line {i})"] = line
         basic = f"{self.secrets['api_user']}:{self.secrets['api_password']}"
         out["api Basic credentials"] = base64.b64encode(basic.encode()).decode()
         return out
@@ -240,6 +253,13 @@ def _fail_file(api: FakeApi, smtp: SmtpServer) -> dict[str, Any]:
                             "params": {"account": "${secrets.account}"},
                             "secrets": _secret_ref("API")}},
             ]},
+            {"name": "Echoing JSON", "pipes": [
+                {"name": "Echoed", "type": "rest_get",
+                 "config": {"url": "${params.api}" + PREFIX + "/echo400", "method": "POST",
+                            "auth": {"type": "api_key", "header": "X-Api-Key"}, "retry": 1,
+                            "json": {"pem": "${secrets.pem}"},
+                            "secrets": _secret_ref("Echo")}},
+            ]},
             {"name": "Missing S3", "pipes": [
                 {"name": "Gone", "type": "read",
                  "config": {"uri": f"s3://{BUCKET}/in/missing.csv", "secrets": s3}},
@@ -286,6 +306,22 @@ def _routes(api: FakeApi, secrets: dict[str, str], scene: Scene) -> None:
             "query": req.query,
         }
 
+    def echo400(req: RequestInfo) -> Any:
+        # A server that quotes the key back in every encoding it knows, and one line of the
+        # multi-line value it was posted, into an error that the step puts in its message.
+        scene.echo_hits += 1
+        key = req.headers.get("x-api-key", "")
+        pem_line = (req.json or {}).get("pem", "").splitlines()[1:2]
+        return 400, {
+            "error": "key not accepted",
+            "key": key,
+            "as_json": json.dumps({"key": key}),
+            "as_pandas_json": json.dumps(key).replace("/", "\\/"),
+            "as_url": _lower_percent(quote(key, safe="")),
+            "as_base64": base64.b64encode(key.encode()).decode(),
+            "pem_line": pem_line,
+        }
+
     def hook(req: RequestInfo) -> Any:
         scene.hooks.append(req)
         return {"ok": True}
@@ -297,6 +333,7 @@ def _routes(api: FakeApi, secrets: dict[str, str], scene: Scene) -> None:
     api.route(PREFIX + "/secure/items", secure_items, methods=["GET"])
     api.route(PREFIX + "/echo401", echo401, methods=["GET"])
     api.route(PREFIX + "/echo500", echo500, methods=["GET"])
+    api.route(PREFIX + "/echo400", echo400, methods=["POST"])
     api.route(PREFIX + "/hooks/{rest}", hook, methods=["POST"])
     api.route(PREFIX + "/denied/{rest}", denied_hook, methods=["POST"])
 
@@ -335,6 +372,9 @@ def scene(
         "smtp_password": smtp.password,
         "wrong_smtp_password": _planted("smtp-wrong"),
         "vault_token": _planted("vault"),  # from an environment variable, not the file
+        # JSON and repr escape these characters, URLs percent-encode them.
+        "echo_key": f'PLANTED/echo"\\-{uuid.uuid4().hex}',
+        "echo_pem": "\n".join(f"PLANTEDPEM-{i}-é-{uuid.uuid4().hex}" for i in range(3)),
     }
     scene = Scene(secrets=secrets)
     _routes(api, secrets, scene)
@@ -366,6 +406,7 @@ def scene(
             "token": secrets["hook_token"],
         },
         "DeniedHook": {"url": f"{api.url}{PREFIX}/denied/x", "token": secrets["denied_token"]},
+        "Echo": {"api_key": secrets["echo_key"], "pem": secrets["echo_pem"]},
         "SMTP": {"username": smtp.username, "password": secrets["smtp_password"]},
         "BadSMTP": {"username": smtp.username, "password": secrets["wrong_smtp_password"]},
     }
@@ -393,7 +434,7 @@ def scene(
             else [sys.executable, "-m", "tdm", *args]
         )
         scene.results[name] = subprocess.run(
-            cmd, cwd=project, env=env, capture_output=True, text=True, timeout=120
+            cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600
         )
 
     def phase(*commands: tuple[str, ...]) -> None:
@@ -485,7 +526,10 @@ def test_the_runs_used_every_secret_and_failed_where_planned(scene: Scene) -> No
     for name in ("validate ok", "validate fail", "dry-run ok", "graph text", "list", "history"):
         assert results[name].returncode == 0, (name, results[name].stderr)
     assert results["run ok (json, debug)"].returncode == 0, results["run ok (json, debug)"].stderr
-    assert "pipeline 'Secure Items': SUCCESS" in results["run ok (json, debug)"].stdout
+    summary = json.loads(results["run ok (json, debug)"].stdout)  # --log-format json: one document
+    assert ("Secure Items", "SUCCESS") in [
+        (p["pipeline"], p["status"]) for p in summary["pipelines"]
+    ]
     assert scene.secure_hits >= 2  # the CLI and the in-process run both got through the auth
     for name in ("run fail (json, debug)", "run fail (text, debug, threads)"):
         result = results[name]
@@ -495,6 +539,7 @@ def test_the_runs_used_every_secret_and_failed_where_planned(scene: Scene) -> No
         assert "answered 401 Unauthorized: access denied" in out
         assert "authorization=***" in out and "tenant=***" in out
         assert "answered 500 Internal Server Error" in out
+        assert "answered 400 Bad Request" in out and '\\"key\\": \\"***\\"' in out
         assert "cannot read s3://tdm-leak-e2e/in/missing.csv" in out
         assert "RuntimeError: licence check failed (token ***)" in out
         assert "checking the licence with token ***" in result.stderr
@@ -507,7 +552,8 @@ def test_the_runs_used_every_secret_and_failed_where_planned(scene: Scene) -> No
         results["in-process"].stdout
     )
     failed = {r["pipeline_id"] for r in scene.history if r["status"] == "FAILURE"}
-    assert failed == {"echoing-401", "echoing-500", "missing-s3", "licence"}
+    assert failed == {"echoing-401", "echoing-500", "echoing-json", "missing-s3", "licence"}
+    assert scene.echo_hits >= 3  # the CLI runs and the in-process run reached the echo
     assert {r["pipeline_id"] for r in scene.history if r["status"] == "SUCCESS"} == {
         "secure-items",
         "s3-copy",

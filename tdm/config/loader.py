@@ -15,6 +15,7 @@ from typing import Any
 
 from tdm.config._where import _bare, _check_keys, _plain_dict, _suggest, _type_name, _Where
 from tdm.config._yaml import LineDict, LineList, parse_yaml
+from tdm.config.deploy import DEPLOY_KEYS, SettingError, parse_settings
 from tdm.config.pipes import PipelineBuilder
 from tdm.config.project import ComponentSpec, PipelineSpec, Project
 from tdm.config.registry import Kind, Registry, default_registry
@@ -38,16 +39,6 @@ TOP_KEYS = (
 COMPONENT_KEYS = ("name", "type", "config")
 SECRETS_SETTINGS = ("order", "directory", "file", "env_prefix", "aws")
 AWS_SETTINGS = ("region", "endpoint_url", "prefix", "profile")
-DEPLOY_KEYS = (
-    "image",
-    "namespace",
-    "workdir",
-    "service_account",
-    "image_pull_secrets",
-    "env",
-    "secrets_mount",
-    "log_format",
-)
 TEXT_SOURCE = "<yaml text>"
 """What messages call YAML given as text rather than as a file."""
 
@@ -456,7 +447,12 @@ class _Loader:
         if not isinstance(raw, LineDict):
             raise where.error(f"`deploy` must be a mapping ({', '.join(DEPLOY_KEYS)})")
         _check_keys(raw, DEPLOY_KEYS, "`deploy`", where)
-        return _plain_dict(raw)
+        settings = _plain_dict(raw)
+        try:
+            parse_settings(settings)
+        except SettingError as exc:
+            raise where.at(raw.key_line(exc.key)).error(str(exc)) from None
+        return settings
 
 
 class _KeepType:

@@ -27,6 +27,7 @@ from tdm.config.calls import (
     _signature,
 )
 from tdm.config.compat import translate
+from tdm.config.deploy import schedule_problem
 from tdm.config.project import PipelineSpec, PipeSpec
 from tdm.config.registry import Registry, TypeEntry
 from tdm.config.secret_refs import secret_name
@@ -77,13 +78,9 @@ class PipelineBuilder:
                 f"`pipeline_id` must be a non-empty text, got {_type_name(pipeline_id)}"
             )
         schedule = item.get("schedule")
-        if schedule is not None and (
-            not isinstance(schedule, str) or len(schedule.split()) not in (5, 6)
-        ):
-            raise where.at(item.key_line("schedule")).error(
-                f"`schedule` must be a cron expression with 5 fields (minute hour day month "
-                f'weekday), e.g. "20 * * * *", got {schedule!r}; quote it in YAML'
-            )
+        problem = None if schedule is None else schedule_problem(schedule)
+        if problem:
+            raise where.at(item.key_line("schedule")).error(problem)
         description = item.get("description")
         drift = item.get("drift")
         if drift is not None and drift not in DRIFT_POLICIES:

@@ -146,6 +146,37 @@ class Project:
             return self.pipelines[0].pipeline
         return self[name].pipeline
 
+    def with_state(self, url: str, secret: str | None = None) -> Project:
+        """This project with its audit trail in ``url`` (``tdm run --state``).
+
+        A local ``*.db`` path is a SQLite store; anything else a JSON Lines file store
+        (``s3://bucket/tdm-audit``, ``az://container/audit``) whose credentials are the keys of
+        the secret ``secret``.
+
+        >>> from tdm.config import load_yaml
+        >>> p = load_yaml("pipelines:\\n  - {name: P, pipes: [{name: a, type: input}]}\\n")
+        >>> s = p.with_state("s3://audit/tdm", secret="S3").state_manager
+        >>> s.target, s.config, p.with_state("s3://a/b", "S3").secret_names()
+        ('tdm.state:files', {'url': 's3://audit/tdm', 'secret': 'S3'}, ['S3'])
+        """
+        import dataclasses
+
+        if not url.strip():
+            raise ConfigError("--state needs a store: a SQLite file (*.db) or a folder URL")
+        is_db = url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url
+        if is_db and secret:
+            raise ConfigError("--state-secret is for a remote store; a SQLite file takes none")
+        config: dict[str, Any] = {"path": url} if is_db else {"url": url}
+        if secret:
+            config["secret"] = secret
+        spec = ComponentSpec(
+            name="--state",
+            type="sqlite" if is_db else "files",
+            target="tdm.state:sqlite" if is_db else "tdm.state:files",
+            config=config,
+        )
+        return dataclasses.replace(self, state_manager=spec)
+
     def secret_names(self) -> list[str]:
         """Every secret name referenced by pipes and services (never values)."""
         names: set[str] = set()

@@ -8,11 +8,17 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from tdm.config.image import DISTRIBUTION, dockerfile, requirement
 from tdm.errors import ConfigError
 
 __all__ = ["package_name", "scaffold"]
 
-_RENAMES = {"_tdm": ".tdm", "_gitignore": ".gitignore", "__package__": "{{package}}"}
+_RENAMES = {
+    "_tdm": ".tdm",
+    "_gitignore": ".gitignore",
+    "_dockerignore": ".dockerignore",
+    "__package__": "{{package}}",
+}
 
 
 def package_name(directory: str | Path) -> str:
@@ -42,7 +48,12 @@ def scaffold(directory: str | Path, *, force: bool = False) -> list[Path]:
             "files into it (existing files with the same names are overwritten)"
         )
     package = package_name(root)
-    values = {"package": package, "name": Path(root).resolve().name}
+    values = {
+        "package": package,
+        "name": Path(root).resolve().name,
+        "requirement": requirement(),
+        "distribution": DISTRIBUTION,
+    }
     written: list[Path] = []
     template_root = resources.files("tdm.config").joinpath("templates/project")
     for source, relative in _walk(template_root, ""):
@@ -50,6 +61,9 @@ def scaffold(directory: str | Path, *, force: bool = False) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(_fill(source.read_text(encoding="utf-8"), values), encoding="utf-8")
         written.append(target)
+    dockerfile_path = root / "Dockerfile"
+    dockerfile_path.write_text(dockerfile(root / "pipelines" / "example.yml"), encoding="utf-8")
+    written.append(dockerfile_path)
     return sorted(written)
 
 

@@ -20,6 +20,7 @@ from returns.result import Failure, Result, Success
 from tdm._types import Frame
 from tdm.core._argcheck import argument_problems, resolved_hints
 from tdm.core.context import RunContext
+from tdm.core.hostile import diagnose
 from tdm.errors import StepArgumentError
 
 if TYPE_CHECKING:
@@ -297,16 +298,17 @@ class Pipe(Op):
             else:
                 out = self.fn(*frames, *self.call_args, **self.call_kwargs)
         except Exception as exc:  # a step body's bug or bad data: an error value, not a crash
-            return self.raised(exc)
+            return self.raised(exc, frames)
         if isinstance(out, pd.DataFrame):
             return out
-        return self.settle(out)
+        return self.settle(out, frames)
 
-    def raised(self, exc: Exception) -> Result[Frame, PipeError]:
-        """The error value for an exception raised by the body."""
-        return Failure(PipeError(self.name, f"{type(exc).__name__}: {exc}", exc))
+    def raised(self, exc: Exception, frames: tuple[Frame, ...] = ()) -> Result[Frame, PipeError]:
+        """The error value for an exception raised by the body on ``frames``."""
+        error = PipeError(self.name, f"{type(exc).__name__}: {exc}", exc)
+        return Failure(_explained(error, frames, self.params, raised=True))
 
-    def settle(self, out: Any) -> Frame | Result[Frame, PipeError]:
+    def settle(self, out: Any, frames: tuple[Frame, ...] = ()) -> Frame | Result[Frame, PipeError]:
         """What the body returned, as :meth:`evaluate` reports it (a frame comes back bare)."""
         if isinstance(out, pd.DataFrame):
             return out
@@ -316,13 +318,33 @@ class Pipe(Op):
                 return _wrong_type(self.name, inner)
             if isinstance(out, Failure):
                 err = out.failure()
-                if isinstance(err, PipeError):
+                if isinstance(err, Skip):
                     return Failure(err.renamed(self.name)) if not err.step else out
+                if isinstance(err, PipeError):
+                    named = err.renamed(self.name) if not err.step else err
+                    return Failure(_explained(named, frames, self.params, raised=False))
                 if isinstance(err, BaseException):
-                    return Failure(PipeError(self.name, f"{type(err).__name__}: {err}", err))
+                    error = PipeError(self.name, f"{type(err).__name__}: {err}", err)
+                    return Failure(_explained(error, frames, self.params, raised=True))
                 return Failure(PipeError(self.name, str(err)))
             return out
         return _wrong_type(self.name, out)
+
+
+def _explained(
+    error: PipeError, frames: tuple[Frame, ...], params: Any, *, raised: bool
+) -> PipeError:
+    """``error`` led by what is hostile about ``frames`` (duplicate, non-string or all-null
+    columns), which pandas' own message only hints at."""
+    try:
+        why = diagnose(frames, params, raised=raised)
+    except Exception:  # a diagnosis must never hide the step's own error
+        return error
+    if not why or why in error.message:
+        return error
+    import dataclasses
+
+    return dataclasses.replace(error, message=f"{why}: {error.message}")
 
 
 def _wrong_type(name: str, value: object) -> Result[Frame, PipeError]:

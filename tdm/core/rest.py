@@ -45,6 +45,8 @@ __all__ = [
     "template_fields",
 ]
 
+RedirectPolicy: TypeAlias = Literal["same-origin", "any"]
+REDIRECT_POLICIES: tuple[str, ...] = ("same-origin", "any")
 StatusPolicy: TypeAlias = Literal["fail", "skip", "empty"]
 STATUS_POLICIES: tuple[str, ...] = ("fail", "skip", "empty")
 
@@ -317,8 +319,14 @@ class _RestOptions(Effect):
     rate_limit: float | None = None
     flatten: bool = True
     verify: bool = True
+    redirects: RedirectPolicy = "same-origin"
 
     def _check_common(self) -> None:
+        if self.redirects not in REDIRECT_POLICIES:
+            raise ValueError(
+                f"redirects must be 'same-origin' (follow redirects within the request's origin "
+                f"only) or 'any' (follow others too, without credentials), got {self.redirects!r}"
+            )
         if not isinstance(self.method, str) or not self.method.isalpha():
             raise ValueError(f"method must be an HTTP method like 'GET', got {self.method!r}")
         if not isinstance(self.timeout, int | float) or self.timeout <= 0:
@@ -417,6 +425,8 @@ class _RestOptions(Effect):
             parts.append(f"secret={self.secret!r}")
         if not self.verify:
             parts.append("verify=False")
+        if self.redirects != "same-origin":
+            parts.append(f"redirects={self.redirects!r}")
         return ", ".join(parts)
 
 

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from tdm._types import Frame
 from tdm.core.files import Read, ReadAfter, Write, split_compression
+from tdm.effects import publish
 from tdm.effects.dispatch import EffectEnv, handle
 from tdm.effects.storage import (
     FileTarget,
@@ -107,6 +108,11 @@ def _expand(target: FileTarget, fmt: str) -> tuple[list[str], str | None, bool]:
     if info.get("type") != "directory":
         return [path], None, False
     root = path.rstrip("/")
+    listed = publish.dataset_files(fs, root)  # a dataset tdm published: the manifest's files
+    if listed is not None:
+        if not listed:
+            raise FileNotFoundError(f"the dataset {target.uri} holds no files")
+        return listed, root, True
     found = fs.find(root)
     files = sorted(
         p
@@ -407,9 +413,10 @@ def _put(target: FileTarget, path: str, make: Callable[[Any], None], retry: _Ret
     parent = posixpath.dirname(path)
     if target.local:
         os.makedirs(parent or ".", exist_ok=True)
-        tmp = _tmp_name(path, uuid.uuid4().hex[:12])
+        tmp = _tmp_name(path, publish.new_stamp())
         try:
             make(tmp)
+            publish.checkpoint("file-temp")
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -512,7 +519,10 @@ def _partitions(frame: Frame, columns: Sequence[str]) -> Iterator[tuple[str, Fra
         yield rel, part.drop(columns=list(columns))
 
 
-def _write_partitioned(frame: Frame, effect: Write, target: FileTarget, retry: _Retry) -> None:
+def _write_partitioned(
+    frame: Frame, effect: Write, target: FileTarget, retry: _Retry, grace_s: float
+) -> None:
+    """Stage every partition in a new version folder, then publish them all at once."""
     fs, dest = target.fs, target.path.rstrip("/")
     fmt = effect.format
     columns = effect.partition_by or ()
@@ -520,9 +530,14 @@ def _write_partitioned(frame: Frame, effect: Write, target: FileTarget, retry: _
     # Text formats in partitions: compressed if asked, e.g. compression="gzip" -> part-....csv.gz
     compression = None if fmt == "parquet" else options.pop("compression", None)
     token = uuid.uuid4().hex[:12]
-    stage = _tmp_name(dest, token)
+    kept: list[str] = []
+    if effect.mode == "append":
+        current = publish.read_manifest(fs, dest)
+        kept = list(current.files) if current is not None else publish.plain_files(fs, dest)
+    stage = publish.stage_folder(dest)
     suffix = _FORMAT_SUFFIX[fmt] + _COMPRESSION_SUFFIX.get(compression or "", "")
     written: list[str] = []
+    publish.checkpoint("stage")
     try:
         for i, (rel, part) in enumerate(_partitions(frame, columns)):
             path = f"{stage}/{rel}/part-{token}-{i:05d}{suffix}"
@@ -530,68 +545,24 @@ def _write_partitioned(frame: Frame, effect: Write, target: FileTarget, retry: _
                 _serialize_to, frame=part, fmt=fmt, options=options, compression=compression
             )
             _put(target, path, make, retry)
-            written.append(path[len(stage) + 1 :])
-        _commit(target, stage, dest, written, effect.mode, retry)
-    finally:
-        with _suppress_all():
-            if fs.exists(stage):
-                fs.rm(stage, recursive=True)
-        with _suppress_all():
-            fs.invalidate_cache()
-
-
-def _commit(
-    target: FileTarget, stage: str, dest: str, written: list[str], mode: str, retry: _Retry
-) -> None:
-    """Publish the staged partition files at ``dest``: all of them, or none if this fails."""
-    fs = target.fs
-    existed = _exists(target, dest)
-    if (target.local or target.protocol == "memory") and (mode == "overwrite" or not existed):
-        # Swap whole folders: the old output stays complete until the new one is in place.
-        old = _tmp_name(dest, uuid.uuid4().hex[:12] + "-old")
-        if existed:
-            _move(target, dest, old)
-        try:
-            if target.local:
-                os.makedirs(posixpath.dirname(dest) or ".", exist_ok=True)
-            _move(target, stage, dest)
-        except BaseException:
-            if existed:
-                _move(target, old, dest)
-            raise
-        if existed:
-            with _suppress_all():
-                fs.rm(old, recursive=True)
-        return
-    # Object stores cannot rename a folder: copy the staged objects (new, unique names, so no
-    # old object is touched), then delete the old ones. A failure while copying removes the
-    # copies, leaving the previous output as it was.
-    before: list[str] = list(fs.find(dest)) if existed and mode == "overwrite" else []
-    published: list[str] = []
-    try:
-        for rel in written:
-            src, dst = f"{stage}/{rel}", f"{dest}/{rel}"
-            if target.local:
-                os.makedirs(posixpath.dirname(dst), exist_ok=True)
-                os.replace(src, dst)
-            else:
-                retry(functools.partial(fs.copy, src, dst))
-            published.append(dst)
+            written.append(path[len(dest) + 1 :])
+            if i == 0:
+                publish.checkpoint("staging")
+        publish.checkpoint("staged")
     except BaseException:
-        for path in published:
-            with _suppress_all():
-                fs.rm(path)
+        with _suppress_all():  # never published: nobody can be reading it
+            fs.rm(stage, recursive=True)
         raise
-    stale = sorted(set(before) - set(published))
-    if stale:
-        retry(functools.partial(fs.rm, stale))
+    publish.publish(fs, dest, kept + written, local=target.local, retry=retry, grace_s=grace_s)
 
 
-def _move(target: FileTarget, src: str, dst: str) -> None:
-    if target.local:
-        os.replace(src, dst)
-    else:
-        target.fs.mv(src, dst, recursive=True)
+def _grace(env: EffectEnv) -> float:
+    """``Runtime(options={"files": {"cleanup_after_s": ...}})``: when leftovers of killed writes
+    may be removed (default an hour, so that a write in progress is never touched)."""
+    raw = env.runtime.options.get("files", {}) if env.runtime.options else {}
+    if isinstance(raw, Mapping) and "cleanup_after_s" in raw:
+        return max(0.0, float(raw["cleanup_after_s"]))
+    return publish.GRACE_S
 
 
 class _suppress_all:
@@ -623,7 +594,7 @@ def write_frame(frame: Frame, effect: Write, env: EffectEnv) -> Frame:
 
             upsert(frame, effect, target, env)
         elif effect.partition_by:
-            _write_partitioned(frame, effect, target, retry)
+            _write_partitioned(frame, effect, target, retry, _grace(env))
         elif effect.mode == "append" and _exists(target, target.path):
             _append_single(frame, effect, target, retry, env)
         else:
@@ -635,6 +606,10 @@ def write_frame(frame: Frame, effect: Write, env: EffectEnv) -> Frame:
                 lambda sink: _serialize(frame, effect.format, sink, options, compression),
                 retry,
             )
+            with _suppress_all():  # a failed cleanup is retried by the next write
+                publish.remove_leftovers(
+                    target.fs, target.path, local=target.local, grace_s=_grace(env)
+                )
         with _suppress_all():
             target.fs.invalidate_cache()
     except Exception as exc:

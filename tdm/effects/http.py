@@ -40,6 +40,7 @@ from tdm.core.rest import (
     redact_url,
 )
 from tdm.core.rest import _RestOptions as RestOptions
+from tdm.effects import redirects
 from tdm.effects.dispatch import EffectEnv
 from tdm.effects.secrets import Secret, scrub
 from tdm.errors import EffectError, SecretNotFoundError
@@ -272,6 +273,7 @@ class _Call:
         self.auth_params: dict[str, str] = {}
         self.oauth: _OAuth2 | None = None
         self.requests = 0
+        self.credential_headers, self.credential_params = _credential_names(effect)
         auth = effect.auth
         if isinstance(auth, ApiKey) and auth.query:
             _sensitive_param(auth.query)
@@ -314,7 +316,7 @@ class _Call:
             verify=_ssl_context(self.effect.verify),
             timeout=self.timeout,
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-            follow_redirects=True,
+            follow_redirects=False,  # followed hop by hop in _follow: see tdm.effects.redirects
         )
 
     def shown(self, url: str, params: Mapping[str, str] | None = None) -> str:
@@ -475,6 +477,8 @@ class _Call:
             content=request.content,
             data=form,
         )
+        if response.status_code in redirects.REDIRECT_STATUSES:
+            response = await self._follow(client, request, response, params, headers, form)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s: %s %s -> %d in %.0f ms",
@@ -485,6 +489,81 @@ class _Call:
                 (time.perf_counter() - began) * 1000,
             )
         return response
+
+    async def _follow(
+        self,
+        client: httpx.AsyncClient,
+        request: _Request,
+        response: httpx.Response,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        form: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """Follow the redirects of ``response`` hop by hop: within the request's origin with
+        every credential; to another origin only with ``redirects="any"`` and then without
+        any (see :mod:`tdm.effects.redirects`)."""
+        import httpx
+
+        start = str(response.request.url)
+        method, trusted = request.method, True
+        json_body, content, data = request.json, request.content, form
+        for _ in range(redirects.MAX_REDIRECTS):
+            location = response.headers.get("location")
+            if response.status_code not in redirects.REDIRECT_STATUSES or location is None:
+                return response
+            status = response.status_code
+            url = redirects.target(str(response.url), location)
+            method, keep_body = redirects.redirect_method(method, status)
+            if not keep_body:
+                json_body = content = data = None
+            if trusted and not redirects.same_origin(start, url):
+                if self.effect.redirects != "any":
+                    raise self._cross_origin(request, status, start, url)
+                trusted = False
+            if trusted:
+                secret_params = {
+                    k: v for k, v in params.items() if k.lower() in self.credential_params
+                }
+                hop = httpx.URL(url).copy_merge_params(secret_params) if secret_params else url
+                hop_headers = dict(headers)
+            else:
+                if _holds_secret(_body_text(json_body, content, data)):
+                    raise EffectError(
+                        f"{request.method} {self.shown(request.url)} was redirected ({status}) "
+                        f"to another origin, {redirects.show_origin(url)}, with a request body "
+                        "that holds a secret; tdm does not send it there. Call that URL "
+                        "directly, with its own credentials",
+                        node=self.node,
+                        uri=self.shown(request.url),
+                    )
+                hop = redirects.strip_query(url, self.credential_params, _holds_secret)
+                hop_headers = redirects.without(headers, self.credential_headers, _holds_secret)
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            self.requests += 1
+            response = await client.request(
+                method, hop, headers=hop_headers, json=json_body, content=content, data=data
+            )
+        raise EffectError(
+            f"{request.method} {self.shown(request.url)} was redirected more than "
+            f"{redirects.MAX_REDIRECTS} times; check the URL (the server may redirect in a loop)",
+            node=self.node,
+            uri=self.shown(request.url),
+        )
+
+    def _cross_origin(self, request: _Request, status: int, start: str, url: str) -> EffectError:
+        here, there = redirects.show_origin(start), redirects.show_origin(url)
+        return EffectError(
+            redact_text(
+                f"{request.method} {self.shown(request.url)} was redirected ({status}) from "
+                f"{here} to another origin, {there}; tdm follows redirects within the "
+                "request's origin only, so that credentials never reach another host. Use "
+                f"the new URL on {there} directly, or pass redirects='any' to follow such "
+                "redirects without any credential"
+            ),
+            node=self.node,
+            uri=self.shown(request.url),
+        )
 
     def status_error(
         self, request: _Request, response: httpx.Response, what: str = ""
@@ -525,6 +604,37 @@ class _Call:
                 node=self.node,
                 uri=self.shown(request.url),
             ) from None
+
+
+def _credential_names(effect: RestOptions) -> tuple[frozenset[str], frozenset[str]]:
+    """The (lower-case) names of the headers and query parameters of ``effect`` that carry a
+    credential: those of its auth and those filled from a secret."""
+    headers: set[str] = set()
+    params: set[str] = set()
+    for names, pairs in ((headers, effect.headers), (params, effect.params)):
+        for name, value in pairs:
+            if isinstance(value, SecretField) or SECRET_REF.search(value):
+                names.add(name.lower())
+    auth = effect.auth
+    if isinstance(auth, ApiKey):
+        (headers if auth.header else params).add((auth.header or auth.query or "").lower())
+    if auth is not None:
+        headers.add("authorization")
+    return frozenset(headers), frozenset(params)
+
+
+def _holds_secret(text: str) -> bool:
+    return bool(text) and scrub(text) != text
+
+
+def _body_text(json_body: Any, content: bytes | None, form: Mapping[str, str] | None) -> str:
+    """The text of a request body, to check it for secret values."""
+    import json
+
+    parts = [json.dumps(json_body, default=str) if json_body is not None else ""]
+    parts.append(content.decode("utf-8", "replace") if content else "")
+    parts += [f"{k}={v}" for k, v in (form or {}).items()]
+    return "\n".join(parts)
 
 
 async def _workers(

@@ -18,20 +18,22 @@ The file provider reads ``$TDM_HOME/secrets.yml`` (default ``~/.tdm/secrets.yml`
 The environment provider reads ``TDM_SECRET__<NAME>__<KEY>=value`` (names are matched without
 regard to case). The directory provider reads Kubernetes-style mounted secrets, one folder per
 secret and one file per key (``$TDM_SECRETS_DIR/<name>/<key>``). The AWS provider reads AWS
-Secrets Manager (a JSON object per secret; boto3 needed: ``pip install 'tdm[aws]'``).
+Secrets Manager (a JSON object per secret; boto3 needed: ``pip install 'tdm-pipelines[aws]'``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
+import sys
 import threading
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
+from tdm.effects.scrubbing import MIN_LENGTH, REDACTED, Scrubber
 from tdm.errors import SecretNotFoundError
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "FileSecrets",
     "MappingSecrets",
     "PROVIDER_KINDS",
+    "REDACTED",
     "RoutedSecrets",
     "Secret",
     "SecretsProvider",
@@ -54,8 +57,6 @@ __all__ = [
     "ScrubbedError",
     "tdm_home",
 ]
-
-REDACTED = "***"
 
 
 class Secret:
@@ -102,64 +103,35 @@ class Secret:
         return bool(self._value)
 
 
-_known: set[str] = set()
-_known_lock = threading.Lock()
-_pattern: re.Pattern[str] | None = None
-
-# Values this short would scrub ordinary words and digits out of every message.
-_MIN_SCRUB_LENGTH = 4
-
-
-def _encodings(value: str) -> set[str]:
-    """``value`` and the forms it takes in URLs and form bodies (``a/b+c`` -> ``a%2Fb%2Bc``),
-    so a secret sent as a query parameter is scrubbed from logged URLs too."""
-    from urllib.parse import quote, quote_plus
-
-    return {value, quote(value, safe=""), quote(value), quote_plus(value)}
+_SCRUBBER = Scrubber()
 
 
 def remember(value: str) -> None:
-    """Register a secret value so that :func:`scrub` removes it from text, in any of the
-    forms it takes in URLs (percent-encoded) as well.
+    """Register a secret value so that :func:`scrub` removes it from text, in every form it
+    is rendered in (see :mod:`tdm.effects.scrubbing`): percent-encoded in either case,
+    JSON- or repr-escaped, HTML-escaped, Base64-encoded, and line by line.
 
-    >>> remember("tok/en+1=="); scrub("GET /x?ref=tok%2Fen%2B1%3D%3D")
+    >>> remember("tok/en+1=="); scrub("GET /x?ref=tok%2fen%2B1%3D%3D")
     'GET /x?ref=***'
+    >>> scrub('{"detail": "bad key tok\\\\/en+1=="}')
+    '{"detail": "bad key ***"}'
     """
-    global _pattern
-    if len(value) < _MIN_SCRUB_LENGTH:
-        return
-    with _known_lock:
-        if value in _known:
-            return
-    forms = _encodings(value)
-    with _known_lock:
-        if not forms <= _known:
-            _known.update(forms)
-            _pattern = None
+    _SCRUBBER.add(value)
 
 
 def known_values() -> frozenset[str]:
     """The secret values seen so far in this process."""
-    with _known_lock:
-        return frozenset(_known)
+    return _SCRUBBER.values()
 
 
 def scrub(text: str) -> str:
-    """``text`` with every known secret value replaced by ``***``.
+    """``text`` with every rendering of every known secret value replaced by ``***``.
 
     >>> _ = Secret("correct-horse-battery")
     >>> scrub("login with correct-horse-battery failed")
     'login with *** failed'
     """
-    global _pattern
-    if not _known or not text:
-        return text
-    pattern = _pattern
-    if pattern is None:
-        with _known_lock:
-            ordered = sorted(_known, key=len, reverse=True)
-            pattern = _pattern = re.compile("|".join(map(re.escape, ordered)))
-    return pattern.sub(REDACTED, text)
+    return _SCRUBBER.scrub(text)
 
 
 class ScrubbedError(Exception):
@@ -218,7 +190,7 @@ def scrub_exception(exc: BaseException) -> BaseException:
     >>> scrub_exception(clean) is clean
     True
     """
-    if not _known:
+    if not _SCRUBBER:
         return exc
     chain = _chain(exc)
     if not any(_holds_secret(e) for e in chain):
@@ -260,7 +232,46 @@ def _secrets_of(name: str, raw: Mapping[str, Any], where: str) -> dict[str, Secr
             f"secret {name!r} in {where} must be a mapping of keys to values, "
             f"got {type(raw).__name__}"
         )
-    return {str(k): Secret("" if v is None else str(v)) for k, v in raw.items()}
+    return {str(k): _secret(name, str(k), "" if v is None else str(v)) for k, v in raw.items()}
+
+
+log = logging.getLogger("tdm.secrets")
+_warned: set[tuple[str, ...]] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(key: tuple[str, ...], message: str) -> None:
+    """One log line per ``key`` and process (a provider is asked again on every run)."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    if _handled(log):
+        log.warning("%s", message)
+    else:  # tdm's loggers only have a NullHandler: one plain line on stderr, not silence
+        print(message, file=sys.stderr)
+
+
+def _handled(logger: logging.Logger) -> bool:
+    """Whether a record of ``logger`` reaches a handler that shows it."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+def _secret(name: str, key: str, value: str) -> Secret:
+    """``Secret(value)``, warning once when the value is too short to be scrubbed."""
+    if 0 < len(value) < MIN_LENGTH:
+        _warn_once(
+            ("short", name, key),
+            f"secret {name!r} key {key!r} is shorter than {MIN_LENGTH} characters, too short "
+            "to scrub from messages without garbling them: it may show in logs and errors; "
+            "use a longer value if it is a credential",
+        )
+    return Secret(value)
 
 
 def tdm_home() -> Path:
@@ -313,7 +324,8 @@ def _missing(name: str, where: str, available: Iterable[str]) -> NoReturn:
 class FileSecrets:
     """Secrets from a YAML file with ``version: 1`` and one mapping per secret name.
 
-    Warns when the file can be read by its group or others (it should be ``chmod 600``).
+    Logs one warning line when the file can be read by its group or others (it should be
+    ``chmod 600``).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -333,9 +345,9 @@ class FileSecrets:
             )
         mode = self.path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.warn(
+            _warn_once(
+                ("readable", str(self.path.resolve())),
                 f"secrets file {self.path} is readable by other users; run: chmod 600 {self.path}",
-                stacklevel=3,
             )
         try:
             data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
@@ -405,7 +417,7 @@ class EnvSecrets:
             raw = sections[name.lower()]
         except KeyError:
             _missing(name, f"environment variables {self.prefix}<NAME>__<KEY>", sections)
-        return {k: Secret(v) for k, v in raw.items()}
+        return {k: _secret(name, k, v) for k, v in raw.items()}
 
     def describe(self) -> str:
         return f"environment variables {self.prefix}<NAME>__<KEY>"
@@ -500,9 +512,8 @@ class DirectorySecrets:
             if item.name.startswith(".") or not item.is_file():
                 continue
             text = item.read_text(encoding="utf-8")
-            values[item.name] = Secret(text[:-1] if text.endswith("\n") else text)
-            if text.endswith("\r\n"):
-                values[item.name] = Secret(text[:-2])
+            value = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+            values[item.name] = _secret(name, item.name, value)
         return values
 
     def describe(self) -> str:
@@ -550,7 +561,8 @@ class AwsSecrets:
                 import boto3
             except ImportError:
                 raise SecretNotFoundError(
-                    "AWS Secrets Manager needs boto3; install it with: pip install 'tdm[aws]'"
+                    "AWS Secrets Manager needs boto3; install it with: "
+                    "pip install 'tdm-pipelines[aws]'"
                 ) from None
             from botocore.config import Config
 
@@ -602,7 +614,7 @@ class AwsSecrets:
         values = (
             _secrets_of(name, parsed, self.describe())
             if isinstance(parsed, Mapping)
-            else {"value": Secret(raw)}
+            else {"value": _secret(name, "value", raw)}
         )
         with self._lock:
             self._cache[name] = values

@@ -609,6 +609,23 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` (and missing parent folders) readable by its owner only: 0600 for the
+    file, 0700 for every folder made here. SQLite gives the ``-wal`` and ``-shm`` files the
+    database file's permissions. Existing files and folders are left as they are."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # it exists, or cannot be made: SQLite opens it or says why it cannot
+        return
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
 def _where(
     conn: sqlite3.Connection,
     pipeline: str | None,
@@ -672,7 +689,7 @@ class SQLiteStore(StateStore):
         if conn is not None:
             return conn
         if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(self.path)
         conn = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )

@@ -389,7 +389,11 @@ def _effect_error(
     elif isinstance(exc, ImportError):
         scheme = uri.split("://", 1)[0] if "://" in uri else "file"
         extra = "s3" if scheme in _S3 else "azure" if scheme in _AZURE else None
-        hint = f"pip install 'tdm[{extra}]'" if extra else "install the fsspec implementation"
+        hint = (
+            f"pip install 'tdm-pipelines[{extra}]'"
+            if extra
+            else "install the fsspec implementation"
+        )
         text = f"{where}: {_cause(exc)}; {hint}"
     elif is_transient(exc):
         text = f"{where}: {_cause(exc)} (gave up after {retry.attempts} attempts)"

@@ -78,7 +78,7 @@ def upsert(frame: Frame, effect: Write, target: object, env: EffectEnv) -> None:
         merged = frame.drop_duplicates(subset=key, keep="last")
     whole = dataclasses.replace(effect, mode="overwrite", key=None)
     if effect.partition_by:
-        files._write_partitioned(merged, whole, target, retry)
+        files._write_partitioned(merged, whole, target, retry, files._grace(env))
         return
     _, compression = split_compression(target.path)
     options = files._writer_options(whole)

@@ -19,7 +19,7 @@ need that configuration, and the modules that define the pipeline's steps and ef
 Hooks (logging, audit trail, alerts) run on the client, exactly as with local executors.
 
 ``distributed`` is imported only when a :class:`Dask` executor is made
-(``pip install 'tdm[dask]'``).
+(``pip install 'tdm-pipelines[dask]'``).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["INSTALL_HINT", "Dask", "RemoteError", "for_workers"]
 
-INSTALL_HINT = "pip install 'tdm[dask]'"
+INSTALL_HINT = "pip install 'tdm-pipelines[dask]'"
 
 
 def distributed_module() -> ModuleType:

@@ -221,24 +221,15 @@ def _report_rows(pipeline: Pipeline) -> list[tuple[str, str, str, tuple[str, ...
     return rows
 
 
-def _shape(frame: Any) -> tuple[Any, Any, Any] | None:
+def _shape(frame: Any) -> tuple[Any, Any, Any]:
     """The objects that pandas replaces whenever a frame's rows, columns or dtypes change in
     place: its row index, its column index and its tuple of data blocks (kept, not their ids,
-    so a freed object's address cannot be mistaken for it). None for another layout."""
-    try:
-        return (frame.index, frame.columns, frame._mgr.blocks)
-    except AttributeError:
-        return None
+    so a freed object's address cannot be mistaken for it)."""
+    return (frame.index, frame.columns, frame._mgr.blocks)
 
 
-def _unchanged(frame: Any, shape: tuple[Any, Any, Any]) -> bool:
-    """Whether ``frame`` still has the rows, columns and dtypes ``shape`` was taken from."""
-    try:
-        return (
-            frame.index is shape[0] and frame.columns is shape[1] and frame._mgr.blocks is shape[2]
-        )
-    except AttributeError:
-        return False
+# Whether this pandas lays frames out in blocks; without them, statistics are always computed.
+_BLOCKS = isinstance(getattr(getattr(pd.DataFrame(), "_mgr", None), "blocks", None), tuple)
 
 
 class _Compiled:
@@ -596,7 +587,7 @@ class _Scheduler:
             evaluate = evaluators[i]
             if evaluate is not None:
                 call_direct = direct[i]
-                shape = _shape(args[0]) if len(args) == 1 else None
+                shape = _shape(args[0]) if len(args) == 1 and _BLOCKS else None
                 token = set_context((context, name))  # log records carry the run's ids
                 began = clock()
                 try:
@@ -605,10 +596,10 @@ class _Scheduler:
                         try:
                             result: Any = fn(args[0], *call_args, **call_kwargs)
                         except Exception as exc:  # the step's error value, as evaluate makes it
-                            result = step.raised(exc)
+                            result = step.raised(exc, (args[0],))
                         else:
                             if not isinstance(result, dataframe):
-                                result = step.settle(result)
+                                result = step.settle(result, (args[0],))
                     else:
                         result = evaluate(tuple(args), context)
                 finally:
@@ -631,7 +622,13 @@ class _Scheduler:
                                 out = out.copy(deep=False)
                                 break
                     record.status = success
-                    if shape is not None and out is args[0] and _unchanged(out, shape):
+                    if (
+                        shape is not None
+                        and out is args[0]
+                        and out.index is shape[0]
+                        and out.columns is shape[1]
+                        and out._mgr.blocks is shape[2]
+                    ):
                         # the same, unchanged frame: the parent's statistics still hold
                         parent = records[ps[0]]
                         record.rows_out = parent.rows_out
@@ -641,13 +638,11 @@ class _Scheduler:
                         record.rows_out = len(out.index)
                         record.column_index = out.columns
                         record.column_dtypes = dtypes_of(out)
-                    record.error = None
                     if unsubmitted[i] or retained[i]:
                         frames[i] = out
                 else:
                     record.status = Status.SKIPPED if isinstance(error, Skip) else failure
-                    record.rows_out = record.column_index = record.column_dtypes = None
-                    record.error = error
+                    record.error = error  # a fresh record: no rows, columns or dtypes
             else:
                 outcome = execute(
                     NodeTask(i, name, ops[i], context, ()), tuple(args), runtime, supplied
@@ -746,9 +741,9 @@ class _Scheduler:
         handle = self.executor.submit(
             task, [self.handles[p] for p in parents], self.runtime, self.supplied
         )
-        for p in parents:
+        for p in parents:  # a parent may appear twice (a self-join): pop, not del
             if self.unsubmitted[p] == 0 and not self.retained[p]:
-                del self.handles[p]  # released: its last consumer has it now
+                self.handles.pop(p, None)  # released: its last consumer has it now
         return handle
 
     def _record(self, i: int, outcome: NodeOutcome, handle: Any, ready: deque[int]) -> None:

@@ -1,4 +1,4 @@
-"""The run browser: read-only pages over an audit store (``pip install 'tdm[ui]'``).
+"""The run browser: read-only pages over an audit store (``pip install 'tdm-pipelines[ui]'``).
 
 ``tdm ui`` serves them locally (:func:`serve`); ``tdm report --html`` writes them as one
 self-contained file (:func:`write_report`). They read a store only through its public read
@@ -27,7 +27,7 @@ __all__ = ["record_html", "report_html", "serve", "write_report"]
 
 def serve(store: StateStore, **options: Any) -> None:
     """Serve the run browser over ``store`` (see :func:`tdm.ui.app.serve`; needs starlette
-    and uvicorn: ``pip install 'tdm[ui]'``)."""
+    and uvicorn: ``pip install 'tdm-pipelines[ui]'``)."""
     from tdm.ui.app import serve as _serve
 
     _serve(store, **options)

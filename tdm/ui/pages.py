@@ -111,7 +111,7 @@ form.filters select,form.filters input{font:inherit;padding:3px 5px}
 .pager{margin:10px 0;display:flex;gap:14px;align-items:center}
 .scroll{overflow-x:auto;background:#fff;box-shadow:0 1px 2px #0001;padding:8px}
 code,.mono{font-family:ui-monospace,monospace;font-size:12px}
-.params span{display:inline-block;margin-right:8px}
+.params span{display:inline-block;margin-right:8px;white-space:nowrap}
 .problem{background:#ffebee;border-left:4px solid #c62828;padding:8px 12px;margin:8px 0}
 .tiles{display:flex;gap:12px;flex-wrap:wrap} .tile{background:#fff;padding:8px 14px;
 box-shadow:0 1px 2px #0001} .tile b{display:block;font-size:20px}

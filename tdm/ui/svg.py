@@ -69,28 +69,55 @@ class Layout:
     height: int
 
 
+def _topological(parents: Sequence[Sequence[int]]) -> list[int]:
+    """Positions with every parent before its children (Kahn); what a cycle leaves, last."""
+    n = len(parents)
+    waiting = [len({p for p in ps if 0 <= p < n and p != i}) for i, ps in enumerate(parents)]
+    children: list[list[int]] = [[] for _ in range(n)]
+    for i, ps in enumerate(parents):
+        for p in {p for p in ps if 0 <= p < n and p != i}:
+            children[p].append(i)
+    ready = [i for i in range(n) if waiting[i] == 0]
+    order: list[int] = []
+    while ready:
+        i = ready.pop(0)
+        order.append(i)
+        for c in children[i]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    seen = set(order)
+    return order + [i for i in range(n) if i not in seen]
+
+
 def layered_layout(parents: Sequence[Sequence[int]]) -> Layout:
-    """Place a DAG given each node's parents (positions; parents come before children).
+    """Place a DAG given each node's parents (positions in any order).
+
+    An edge that does not go to a later layer (a cycle in a damaged record) is not drawn.
 
     >>> lay = layered_layout([[], [], [0, 1], [2]])
     >>> lay.layer
     (0, 0, 1, 2)
     >>> lay.width, lay.height
     (3, 2)
+    >>> layered_layout([[2], [], [1]]).layer
+    (2, 0, 1)
     """
     n = len(parents)
     layer = [0] * n
-    for i in range(n):
+    placed: set[int] = set()
+    for i in _topological(parents):
         for p in parents[i]:
-            if p < i:
+            if p in placed:
                 layer[i] = max(layer[i], layer[p] + 1)
+        placed.add(i)
     # virtual points for edges longer than one layer: ids n, n+1, ...
     up: dict[int, list[int]] = {i: [] for i in range(n)}
     chains: dict[tuple[int, int], list[int]] = {}
     vlayer: list[int] = []
     for child in range(n):
         for p in parents[child]:
-            if p >= child:
+            if not 0 <= p < n or layer[p] >= layer[child]:
                 continue
             prev = p
             chain: list[int] = []
@@ -173,7 +200,7 @@ def dag_svg(nodes: Sequence[NodeView], *, href: Callable[[NodeView], str] | None
     ]
     for child, ps in enumerate(parents):
         for p in ps:
-            if p >= child:
+            if not 0 <= p < len(nodes) or lay.layer[p] >= lay.layer[child]:
                 continue
             x0, y0 = _xy(lay.layer[p], lay.order[p])
             points = [(x0 + _NODE_W, y0 + _NODE_H / 2)]

@@ -168,9 +168,18 @@ def test_deploy_manifests(target: str, tmp_path: Path) -> None:
     assert container["image"] == "reg/tdm:1"
     assert container["command"] == ["tdm"]
     assert container["args"] == ["run", ORDERS, "--pipeline", "Orders", "--log-format", "json"]
-    assert pod["volumes"] == [{"name": "secret-store", "secret": {"secretName": "tdm-store"}}]
-    assert container["volumeMounts"][0]["mountPath"] == "/var/run/secrets/tdm/store"
+    # every secret the file uses: the pipe's and the alert manager's
+    assert pod["volumes"] == [
+        {"name": "secret-smtp", "secret": {"secretName": "tdm-smtp"}},
+        {"name": "secret-store", "secret": {"secretName": "tdm-store"}},
+    ]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == [
+        "/var/run/secrets/tdm/smtp",
+        "/var/run/secrets/tdm/store",
+    ]
     assert "kubectl create secret generic tdm-store" in out_file.read_text()
+    assert "kubectl create secret generic tdm-smtp" in out_file.read_text()
+    assert "audit trail defaults to SQLite" in err  # the store would die with the pod
     code, _, err = invoke("deploy", target, ORDERS)
     assert code == 2 and "no container image" in err
     code, _, err = invoke("deploy", target, ORDERS, "--image", "x", "--pipeline", "Joined")
@@ -187,7 +196,7 @@ def test_exit_codes_and_messages_through_python_m_tdm(tmp_path: Path) -> None:
         f"ConfigError: {bad}:4: pipeline 'P', pipe 'a': unknown pipe type"
     )
     assert "Traceback" not in proc.stderr
-    proc = tdm_process("run", FAILING, "--log-format", "json")
+    proc = tdm_process("run", FAILING)  # not a terminal: JSON logs, the text summary
     assert proc.returncode == 1
     assert "FAILURE  Boom" in proc.stdout
     assert "ValueError: bad row 7" in proc.stdout

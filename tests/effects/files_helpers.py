@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 import tdm
@@ -15,6 +17,13 @@ FORMATS = {
     "jsonl": "data.jsonl",
     "jsonl.gz": "data.jsonl.gz",
 }
+
+
+def published(objects: dict[str, bytes], prefix: str) -> list[str]:
+    """The files of the dataset at ``prefix`` (its manifest's list), without the version folder,
+    e.g. ``["platform=android/part-....parquet", ...]``, given every object of the store."""
+    manifest = json.loads(objects[f"{prefix}/_tdm_manifest.json"])
+    return sorted(rel.split("/", 1)[1] for rel in manifest["files"])
 
 
 def sample(n: int = 5, offset: int = 0) -> pd.DataFrame:

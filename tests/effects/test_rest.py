@@ -262,15 +262,12 @@ def test_fetch_each_concurrency_is_bounded(fresh_fake_api: FakeApi) -> None:
     api = fresh_fake_api
     api.latency_s = 0.03
     frame = pd.DataFrame({"id": range(60)})
-    started = time.perf_counter()
     df = output(
         tdm.inputs.frame("x") >> rest.fetch_each(api.url + "/items/{id}", concurrency=6), x=frame
     )
-    elapsed = time.perf_counter() - started
     assert df["id"].tolist() == list(range(60))
     assert api.max_in_flight <= 6
-    assert api.max_in_flight >= 3  # really concurrent
-    assert elapsed < 60 * 0.03  # faster than one at a time
+    assert api.max_in_flight >= 3  # really concurrent (no timed assertion: the load varies)
 
 
 def test_rate_limit_is_shared_by_the_fan_out(fresh_fake_api: FakeApi) -> None:

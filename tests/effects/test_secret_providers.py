@@ -135,9 +135,14 @@ pipelines:
     project.check_secrets()  # found: no error
 
 
-def test_file_provider_warns_when_readable_by_others(tmp_path: Path) -> None:
+def test_file_provider_warns_when_readable_by_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "secrets.yml"
-    path.write_text("version: 1\nA: {k: v}\n")
+    path.write_text("version: 1\nA: {k: provider-value-7c1f}\n")
     os.chmod(path, 0o644)
-    with pytest.warns(UserWarning, match="chmod 600"):
+    with caplog.at_level("WARNING", logger="tdm.secrets"):
         FileSecrets(path).section("A")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"secrets file {path} is readable by other users; run: chmod 600 {path}"
+    ]

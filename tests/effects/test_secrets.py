@@ -76,14 +76,40 @@ def test_file_provider_bad_yaml_never_quotes_the_file(tmp_path: Path) -> None:
     assert VALUE not in str(err.value) and err.value.line is not None
 
 
-def test_file_provider_warns_when_readable_by_others(tmp_path: Path) -> None:
+def test_file_provider_warns_when_readable_by_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = _write(tmp_path, "version: 1\nS3: {key: abcd}\n", mode=0o644)
-    with pytest.warns(UserWarning, match="chmod 600"):
+    with warnings.catch_warnings(), caplog.at_level("WARNING", logger="tdm.secrets"):
+        warnings.simplefilter("error")  # a log line, never a raw UserWarning
         FileSecrets(path).section("S3")
-    path.chmod(0o600)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        FileSecrets(path).section("S3")
+        FileSecrets(path).section("S3")  # once per file and process
+    assert [r.getMessage() for r in caplog.records] == [
+        f"secrets file {path} is readable by other users; run: chmod 600 {path}"
+    ]
+    caplog.clear()
+    (tmp_path / "private").mkdir()
+    private = _write(tmp_path / "private", "version: 1\nS3: {key: abcd}\n", mode=0o600)
+    with caplog.at_level("WARNING", logger="tdm.secrets"):
+        FileSecrets(private).section("S3")
+    assert caplog.records == []
+
+
+def test_the_readable_secrets_file_warning_is_one_clean_line(tmp_path: Path) -> None:
+    """What a user sees on stderr from a plain script: the line, no warnings-module source."""
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, "version: 1\nS3: {key: abcd}\n", mode=0o644)
+    script = (
+        f"from tdm.effects.secrets import FileSecrets\nFileSecrets({str(path)!r}).section('S3')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stderr == (
+        f"secrets file {path} is readable by other users; run: chmod 600 {path}\n"
+    )
 
 
 def test_env_provider_and_default_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

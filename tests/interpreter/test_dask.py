@@ -395,7 +395,7 @@ def test_a_missing_extra_says_how_to_install_it() -> None:
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert "pip install 'tdm[dask]'" in out.stdout, out.stderr
+    assert "pip install 'tdm-pipelines[dask]'" in out.stdout, out.stderr
 
 
 def test_every_provider_travels_as_a_description(tmp_path: Any) -> None:

@@ -193,14 +193,24 @@ def test_effect_without_handler_fails_clearly(orders: pd.DataFrame) -> None:
     assert isinstance(err.cause, NoHandlerError)
 
 
+_MEET = threading.Barrier(4, timeout=30)
+
+
+@tdm.transform
+def meet(df: pd.DataFrame, *, tag: str) -> pd.DataFrame:
+    """Waits until 4 branches are inside this step at once (fails if they run one by one)."""
+    _MEET.wait()
+    return df.assign(tag=tag)
+
+
 def test_threads_run_independent_branches_concurrently(orders: pd.DataFrame) -> None:
+    # No clock: the four branches can only pass the barrier if they run at the same time.
+    _MEET.reset()
     src = tdm.inputs.frame("orders")
-    p = tdm.Pipeline.of(*[src >> nap(seconds=0.2, tag=str(i)) for i in range(4)])
-    began = time.perf_counter()
+    p = tdm.Pipeline.of(*[src >> meet(tag=str(i)) for i in range(4)])
     report = tdm.run(p, inputs={"orders": orders}, executor="threads", max_workers=4)
-    took = time.perf_counter() - began
-    assert report.ok and len(report.outputs) == 4
-    assert took < 0.2 * 4 * 0.75  # well below the sequential sum
+    assert report.ok, report.error
+    assert len(report.outputs) == 4
 
 
 class Recorder(Hook):

@@ -68,6 +68,32 @@ class ExplodingHook(tdm.Hook):
         raise RuntimeError("observer crashed")
 
 
+def test_the_audit_database_and_its_folder_are_created_private(
+    orders: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Records hold errors and plans: only the owner may read them (0700 folders, 0600 files,
+    the SQLite -wal and -shm files included), whatever the umask."""
+    import os
+    import stat
+
+    tmp_path.chmod(0o755)
+    old = os.umask(0o022)
+    try:
+        home = tmp_path / "home" / ".tdm"
+        tdm.run(
+            chain(),
+            inputs={"orders": orders},
+            runtime=tdm.Runtime(state=tdm.state.sqlite(home / "state.db")),
+        )
+    finally:
+        os.umask(old)
+    files = sorted(home.glob("state.db*"))
+    assert [f.name for f in files][:2] == ["state.db", "state.db-shm"]
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [home, home.parent, *files]}
+    assert modes == {"home": 0o700, ".tdm": 0o700, **{f.name: 0o600 for f in files}}
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755  # an existing folder is left alone
+
+
 def test_a_run_killed_by_a_hook_exception_is_recorded(orders: pd.DataFrame) -> None:
     store = tdm.state.memory()
     report = tdm.run(

@@ -298,11 +298,8 @@ def test_fake_api_concurrency(fresh_fake_api: FakeApi) -> None:
             responses = await asyncio.gather(*(client.get(f"/items/{i}") for i in range(n)))
         return [r.json()["id"] for r in responses]
 
-    start = time.perf_counter()
     assert asyncio.run(main()) == list(range(n))
-    elapsed = time.perf_counter() - start
-    assert api.max_in_flight >= n // 2, api.max_in_flight
-    assert elapsed < n * api.latency_s / 3, elapsed  # sequential would take 4 s
+    assert api.max_in_flight >= n // 2, api.max_in_flight  # concurrent (no timed assertion)
     # The server counts a request done after its response is sent, so the client can see the
     # last response a moment before the counter drops: wait (briefly) for it.
     deadline = time.monotonic() + 2

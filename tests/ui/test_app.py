@@ -151,3 +151,34 @@ def test_fields_that_newer_records_carry_show_when_present() -> None:
     assert 'href="#run-origin-run-1"' in runs_table([newer], links)
     plain = run_section(base, links)
     assert "resumed from" not in plain and "schema drift" not in plain
+
+
+def test_the_graph_does_not_depend_on_the_order_nodes_were_recorded_in() -> None:
+    import pandas as pd
+
+    from tdm.ui.model import node_views
+    from tdm.ui.svg import dag_svg
+    from tests.ui.fill import orders_pipeline
+
+    store = tdm.state.memory()
+    frame = pd.DataFrame({"id": [1, 2], "amount": [1.0, 2.0]})
+    tdm.run(orders_pipeline(), inputs={"orders": frame}, runtime=tdm.Runtime(state=store))
+    run = store.runs()[0]
+    table = run.node_table
+    backwards = {k: list(reversed(v)) for k, v in table.items()}
+    last = len(table["name"]) - 1
+    backwards["parents"] = [[last - p for p in ps] for ps in backwards["parents"]]
+    import dataclasses
+
+    reordered = dataclasses.replace(run, node_table=backwards)
+    assert {n.name: n.parents for n in reordered.nodes} == {n.name: n.parents for n in run.nodes}
+    for record in (run, reordered):
+        svg = dag_svg(node_views(record))
+        assert svg.count('class="edge"') == 7, svg
+        x = {
+            name: float(
+                re.search(rf'data-name="{name}"[^>]*>.*?<rect x="([\d.]+)"', svg, re.S).group(1)
+            )
+            for name in ("orders", "enrich_eu", "check_eu", "concat", "tax_all")
+        }
+        assert x["orders"] < x["enrich_eu"] < x["check_eu"] < x["concat"] < x["tax_all"]
