@@ -738,13 +738,13 @@ def report(
     click.echo(f"wrote {written}")
 
 
-STATE_URL = click.option(
+STORE_URL = click.option(
     "--state",
     "state_url",
     help="The store: a SQLite file (*.db) or a folder URL of a file store "
     "(default: $TDM_HOME/state.db).",
 )
-STATE_SECRET = click.option(
+STORE_SECRET = click.option(
     "--secret",
     metavar="NAME",
     help="The secret whose keys are the --state store's storage options (credentials).",
@@ -787,8 +787,8 @@ def state_group() -> None:
 
 @state_group.command(name="show")
 @click.argument("pipeline")
-@STATE_URL
-@STATE_SECRET
+@STORE_URL
+@STORE_SECRET
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
 def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json: bool) -> None:
     """Show the cursors PIPELINE (its id) keeps, one per node."""
@@ -807,8 +807,8 @@ def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json
 @state_group.command(name="reset")
 @click.argument("pipeline")
 @click.option("--node", help="Reset only this node's cursor.")
-@STATE_URL
-@STATE_SECRET
+@STORE_URL
+@STORE_SECRET
 def state_reset(pipeline: str, node: str | None, state_url: str | None, secret: str | None) -> None:
     """Forget PIPELINE's cursors (all, or one --node): its next run reads from the start."""
     import tdm.state as state
