@@ -179,6 +179,7 @@ def _select(project: Project, names: Sequence[str]) -> list[PipelineSpec]:
     return [project[name] for name in names]
 
 
+_LAST_FAILED = "\x00last-failed"
 FILE = click.argument("file", type=click.Path(dir_okay=False))
 PARAMS = click.option(
     "--param",
@@ -357,6 +358,32 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
 @click.option(
     "--show", type=int, default=0, metavar="N", help="Print the first N rows of each output."
 )
+@click.option(
+    "--checkpoints",
+    metavar="URL",
+    help="Keep node outputs here (any fsspec URL) so a failed run can be resumed "
+    "(default: the file's `checkpoints:` setting).",
+)
+@click.option(
+    "--keep-checkpoints", is_flag=True, help="Keep the checkpoints after a successful run."
+)
+@click.option(
+    "--resume",
+    "resume",
+    is_flag=False,
+    flag_value=_LAST_FAILED,
+    default=None,
+    metavar="[RUN_ID]",
+    help="Resume a failed run (default: the pipeline's last failed run): finished steps come "
+    "from checkpoints, the rest run.",
+)
+@click.option(
+    "--drift",
+    type=click.Choice(["warn", "fail", "ignore"]),
+    default=None,
+    help="What a source's schema change since the last successful run does "
+    "(default: the pipeline's `drift:`, else warn).",
+)
 @STATE
 @STATE_SECRET
 @click.option(
@@ -378,6 +405,10 @@ def run(
     fail_fast: bool,
     inputs: tuple[str, ...],
     show: int,
+    checkpoints: str | None,
+    keep_checkpoints: bool,
+    resume: str | None,
+    drift: str | None,
     state_url: str | None,
     state_secret: str | None,
     require_audit: bool,
@@ -406,6 +437,12 @@ def run(
     if executor != "dask":  # on Dask the workers resolve secrets through their own provider
         project.check_secrets()
     runtime = _observability(project, log_format=log_format, log_level=log_level, progress=progress)
+    where = checkpoints or project.checkpoints.get("url")
+    if where:
+        keep = keep_checkpoints or bool(project.checkpoints.get("keep", False))
+        runtime = runtime.evolve(checkpoints=where, keep_checkpoints=keep)
+    if resume is not None and len(chosen) > 1 and resume != _LAST_FAILED:
+        raise InputError("--resume RUN_ID resumes one pipeline: choose it with --pipeline NAME")
     failed: list[str] = []
     records: list[dict[str, Any]] = []
     unaudited: list[str] = []
@@ -423,6 +460,8 @@ def run(
                 fail_fast=fail_fast,
                 pipeline_id=spec.pipeline_id,
                 pipeline_name=spec.name,
+                resume=_resume_target(resume, spec, runtime),
+                drift=drift or spec.drift or "warn",
             )
             if as_json:
                 from tdm.interpreter.summary import run_record
@@ -454,6 +493,25 @@ def run(
         _fail(click.get_current_context(), "RunError", message, EXIT_FAILED)
 
 
+def _resume_target(resume: str | None, spec: PipelineSpec, runtime: Any) -> str | None:
+    """The run to resume: the one named, or the pipeline's last failed run."""
+    if resume is None or resume != _LAST_FAILED:
+        return resume
+    store = runtime.state
+    failed = (
+        []
+        if store is None
+        else store.runs(pipeline=spec.pipeline_id, status="FAILURE", limit=1, nodes=False)
+    )
+    if not failed:
+        where = store.describe() if store is not None else "the audit trail"
+        raise InputError(
+            f"--resume: pipeline {spec.name!r} has no failed run in {where} to resume; "
+            "run it without --resume"
+        )
+    return str(failed[0].run_id)
+
+
 def _read_inputs(items: Sequence[str]) -> dict[str, Any]:
     import pandas as pd
 
@@ -473,13 +531,16 @@ def _read_inputs(items: Sequence[str]) -> dict[str, Any]:
 
 def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
     took = f"{report.duration_s:.2f} s, " if report.duration_s is not None else ""
-    lines = [f"pipeline {spec.name!r}: {report.status.value} ({took}run {report.run_id})"]
+    resumed = f", resumed {report.resumed_from}" if report.resumed_from else ""
+    lines = [f"pipeline {spec.name!r}: {report.status.value} ({took}run {report.run_id}{resumed})"]
+    lines += [f"  drift: {_scrub(d)}" for d in report.drift]
     rows = list(report.nodes.values())
     width = max(len(r.name) for r in rows)
     for record in rows:
         count = "" if record.rows_out is None else f"{record.rows_out} rows"
         took = "" if record.duration_s is None else f"{record.duration_s:.3f} s"
-        line = f"  {record.status.value:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
+        status = "RESTORED" if record.restored else record.status.value
+        line = f"  {status:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
         if record.error is not None and record.status.value == "FAILURE":
             line += f"\n           {_scrub(str(record.error))}"
         lines.append(line.rstrip())
@@ -580,6 +641,13 @@ def list_(file: str, params: tuple[str, ...]) -> None:
     help="The secret whose keys are the --state store's storage options (credentials).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+@click.option(
+    "--diff",
+    nargs=2,
+    metavar="RUN_A RUN_B",
+    default=None,
+    help="Schema and row-count differences per node between two runs.",
+)
 def history(
     pipeline: str | None,
     status: str | None,
@@ -588,11 +656,25 @@ def history(
     state_url: str | None,
     secret: str | None,
     as_json: bool,
+    diff: tuple[str, str] | None,
 ) -> None:
     """Show past runs from the audit trail, newest first."""
     import tdm.state as state
 
     store = _store(state_url, secret)
+    if diff:
+        try:
+            frame = state.diff(diff[0], diff[1], store=store)
+        except KeyError as exc:
+            raise InputError(str(exc.args[0])) from None
+        if as_json:
+            for line in frame.to_json(orient="records", lines=True).splitlines():
+                click.echo(line)
+        elif frame.empty:
+            click.echo(f"no schema or row-count differences between {diff[0]} and {diff[1]}")
+        else:
+            click.echo(frame.to_string(index=False))
+        return
     try:
         frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
     except StateError as exc:  # an unreadable store is bad input, not a failed run
@@ -605,13 +687,16 @@ def history(
     if frame.empty:
         click.echo("no runs recorded" + (f" for {pipeline!r}" if pipeline else ""))
         return
-    columns = (
-        ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out", "error"]
-        if nodes
-        else ["run_id", "pipeline_id", "status", "started_at", "duration_s", "rows_out", "error"]
-    )
+    node_columns = ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out"]
+    run_columns = ["run_id", "pipeline_id", "status", "started_at", "duration_s", "nodes"]
+    columns = (node_columns if nodes else [*run_columns, "failed", "rows_out"]) + ["error"]
+    for extra in ("resumed_from", "drift"):
+        if not nodes and frame[extra].notna().any():
+            columns.insert(-1, extra)
     shown = frame[columns].copy()
-    shown["error"] = shown["error"].fillna("").str.slice(0, 60)
+    for text in ("error", "drift", "resumed_from"):
+        if text in shown:
+            shown[text] = shown[text].fillna("").str.slice(0, 60)
     shown["duration_s"] = shown["duration_s"].round(3)
     click.echo(shown.to_string(index=False))
 
@@ -687,6 +772,91 @@ def report(
 
     written = write_report(path, _read_store(state_url, secret), run=run_id, pipeline=pipeline)
     click.echo(f"wrote {written}")
+
+
+STORE_URL = click.option(
+    "--state",
+    "state_url",
+    help="The store: a SQLite file (*.db) or a folder URL of a file store "
+    "(default: $TDM_HOME/state.db).",
+)
+STORE_SECRET = click.option(
+    "--secret",
+    metavar="NAME",
+    help="The secret whose keys are the --state store's storage options (credentials).",
+)
+
+
+@cli.group(name="checkpoints")
+def checkpoints_group() -> None:
+    """Node outputs kept for resuming failed runs."""
+
+
+@checkpoints_group.command(name="prune")
+@click.option("--older-than", "older_than", required=True, metavar="AGE", help="e.g. 7d, 12h, 30m.")
+@click.option(
+    "--checkpoints",
+    "url",
+    metavar="URL",
+    help="The checkpoint location (default: the `checkpoints:` of --file).",
+)
+@click.option("--file", "file", type=click.Path(dir_okay=False), help="A pipeline YAML file.")
+def checkpoints_prune(older_than: str, url: str | None, file: str | None) -> None:
+    """Remove checkpoints older than AGE."""
+    from tdm.checkpoints import prune
+
+    if url is None and file is not None:
+        url = _load(file).checkpoints.get("url")
+    if not url:
+        raise InputError("give the location: --checkpoints URL (or --file with `checkpoints:`)")
+    try:
+        gone = prune(url, older_than=older_than)
+    except ValueError as exc:
+        raise InputError(f"--older-than: {exc}") from None
+    click.echo(f"removed {len(gone)} checkpoint file(s) older than {older_than} from {url}")
+
+
+@cli.group(name="state")
+def state_group() -> None:
+    """What pipelines remember between runs (incremental cursors)."""
+
+
+@state_group.command(name="show")
+@click.argument("pipeline")
+@STORE_URL
+@STORE_SECRET
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json: bool) -> None:
+    """Show the cursors PIPELINE (its id) keeps, one per node."""
+    import tdm.state as state
+
+    frame = state.show(pipeline, store=_store(state_url, secret, must_exist=True))
+    if as_json:
+        for line in frame.to_json(orient="records", lines=True).splitlines():
+            click.echo(line)
+    elif frame.empty:
+        click.echo(f"no state kept for pipeline {pipeline!r}")
+    else:
+        click.echo(frame.to_string(index=False))
+
+
+@state_group.command(name="reset")
+@click.argument("pipeline")
+@click.option("--node", help="Reset only this node's cursor.")
+@STORE_URL
+@STORE_SECRET
+def state_reset(pipeline: str, node: str | None, state_url: str | None, secret: str | None) -> None:
+    """Forget PIPELINE's cursors (all, or one --node): its next run reads from the start."""
+    import tdm.state as state
+
+    try:
+        gone = state.reset(pipeline, node=node, store=_store(state_url, secret, must_exist=True))
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
+    if gone:
+        click.echo(f"reset {pipeline}: {', '.join(gone)}")
+    else:
+        click.echo(f"no state kept for pipeline {pipeline!r}")
 
 
 @cli.command()

@@ -34,6 +34,7 @@ TOP_KEYS = (
     "state_manager",
     "secrets",
     "deploy",
+    "checkpoints",
 )
 COMPONENT_KEYS = ("name", "type", "config")
 SECRETS_SETTINGS = ("order", "directory", "file", "env_prefix", "aws")
@@ -224,6 +225,7 @@ class _Loader:
         state = self._state_manager(doc, where)
         secrets = self._secrets_settings(doc, where)
         deploy = self._deploy(doc, where)
+        checkpoints = self._checkpoints(doc, where)
         return Project(
             pipelines=tuple(pipelines),
             alert_managers=alerts,
@@ -232,6 +234,7 @@ class _Loader:
             secrets=secrets,
             secret_routes={name: kind for name, (kind, _) in self.routes.items()},
             deploy=deploy,
+            checkpoints=checkpoints,
             source=None if self.file == TEXT_SOURCE else self.file,
         )
 
@@ -436,6 +439,24 @@ class _Loader:
                 raise where.at(raw.key_line("aws")).error("`secrets.aws` must be a mapping")
             _check_keys(aws, AWS_SETTINGS, "`secrets.aws`", where)
         return settings
+
+    def _checkpoints(self, doc: LineDict, where: _Where) -> dict[str, Any]:
+        raw = doc.get("checkpoints")
+        if raw is None:
+            return {}
+        where = where.at(doc.key_line("checkpoints"))
+        if isinstance(raw, str) and raw.strip():
+            return {"url": raw}
+        if isinstance(raw, LineDict):
+            _check_keys(raw, ("url", "keep"), "`checkpoints`", where)
+            settings = _plain_dict(raw)
+            url, keep = settings.get("url"), settings.get("keep", False)
+            if isinstance(url, str) and isinstance(keep, bool):
+                return settings
+        raise where.error(
+            "`checkpoints` is a folder URL for resumable runs (checkpoints: "
+            "file:///var/tdm/ckpt) or {url: ..., keep: true|false}"
+        )
 
     def _deploy(self, doc: LineDict, where: _Where) -> dict[str, Any]:
         raw = doc.get("deploy")

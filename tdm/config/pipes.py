@@ -39,7 +39,8 @@ from tdm.errors import ConfigError, TdmError
 
 __all__ = ["PipelineBuilder"]
 
-PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes")
+PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes", "drift")
+DRIFT_POLICIES = ("warn", "fail", "ignore")
 PIPE_KEYS = ("name", "type", "config", "parents", "description")
 # Keys every original tdm pipe carried in its config; the run supplies them now.
 IGNORED_PIPE_CONFIG = ("job_id", "pipeline_id", "pipe_id", "stats", "name")
@@ -81,6 +82,12 @@ class PipelineBuilder:
         if problem:
             raise where.at(item.key_line("schedule")).error(problem)
         description = item.get("description")
+        drift = item.get("drift")
+        if drift is not None and drift not in DRIFT_POLICIES:
+            raise where.at(item.key_line("drift")).error(
+                f"`drift` must be one of {', '.join(DRIFT_POLICIES)} (what a schema change "
+                f"against the last successful run does), got {drift!r}"
+            )
         pipes = item.get("pipes")
         if not isinstance(pipes, LineList) or not pipes:
             raise where.at(item.key_line("pipes")).error(
@@ -100,6 +107,7 @@ class PipelineBuilder:
             secrets=secrets,
             file=self.file,
             line=item.line,
+            drift=drift,
         )
 
     def _pipe_decl(self, raw: Any, where: _Where) -> _Decl:

@@ -26,6 +26,8 @@ class ComponentSpec:
         defaults: values implied by an original type name (Gmail's SMTP host, say).
         renames: original config keys -> candidate factory parameters.
         file / line: where it was declared.
+        drift: what a schema change against the last successful run does (``warn``,
+            ``fail``, ``ignore``; None: the default, ``warn``).
     """
 
     name: str
@@ -78,6 +80,7 @@ class PipelineSpec:
     secrets: tuple[str, ...] = ()
     file: str | None = None
     line: int | None = None
+    drift: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ class Project:
             (``secrets: {type: awssecretsmanager, name: X}``).
         deploy: settings for ``tdm deploy`` (image, namespace, ...).
         source: the file it was loaded from (None for text).
+        checkpoints: where resumable runs keep node outputs (``{url: ..., keep: ...}``).
     """
 
     pipelines: tuple[PipelineSpec, ...]
@@ -107,6 +111,7 @@ class Project:
     secret_routes: Mapping[str, str] = field(default_factory=dict)
     deploy: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    checkpoints: Mapping[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[PipelineSpec]:
         return iter(self.pipelines)

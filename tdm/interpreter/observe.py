@@ -254,6 +254,8 @@ def _node_table(
     }
     position = {n.name: i for i, n in enumerate(nodes)}
     table["parents"] = [[position[p] for p in n.parents if p in position] for n in nodes]
+    if report.resumed_from is not None:
+        table["restored"] = [n.restored for n in nodes]
     return table, schemas
 
 
@@ -283,6 +285,8 @@ def run_record(report: RunReport, pipeline: Pipeline | None, *, final: bool = Tr
         hook_errors=tuple(report.hook_errors),
         node_table=table,
         schemas=schemas,
+        resumed_from=report.resumed_from,
+        drift=tuple(report.drift),
     )
     return redact(record)
 
@@ -373,6 +377,7 @@ def build_alert(kind: Kind, report: RunReport, *, audit: str) -> Alert:
         host=_host(),
         nodes=len(report.nodes),
         skipped=skipped,
+        drift=tuple(scrub(d) for d in report.drift),
     )
 
 
