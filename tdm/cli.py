@@ -431,6 +431,9 @@ def run(
     frames = _read_inputs(inputs)
     if progress is None or as_json:
         progress = sys.stderr.isatty() and not as_json
+    source = click.get_current_context().get_parameter_source("log_level")
+    if progress and source is click.core.ParameterSource.DEFAULT:
+        log_level = "warning"  # the live table is the display; --log-level info brings logs back
     from tdm.executors import from_cli
 
     chosen_executor = from_cli(executor, scheduler=scheduler, max_workers=max_workers)
@@ -468,7 +471,7 @@ def run(
 
                 records.append(run_record(spec.name, report, show=show))
             else:
-                click.echo(_summary(spec, report, show))
+                click.echo(_summary(spec, report, show, table_shown=progress))
             if report.status is not tdm.Status.SUCCESS:
                 failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
             if report.audit_saved is not True:
@@ -529,7 +532,9 @@ def _read_inputs(items: Sequence[str]) -> dict[str, Any]:
     return frames
 
 
-def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
+def _summary(spec: PipelineSpec, report: Any, show: int, *, table_shown: bool = False) -> str:
+    """The run's summary; after a live table (``table_shown``) only what it did not show:
+    the outcome, failures with their errors, drift, hook failures and outputs."""
     took = f"{report.duration_s:.2f} s, " if report.duration_s is not None else ""
     resumed = f", resumed {report.resumed_from}" if report.resumed_from else ""
     lines = [f"pipeline {spec.name!r}: {report.status.value} ({took}run {report.run_id}{resumed})"]
@@ -537,6 +542,8 @@ def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
     rows = list(report.nodes.values())
     width = max(len(r.name) for r in rows)
     for record in rows:
+        if table_shown and record.status.value != "FAILURE":
+            continue
         count = "" if record.rows_out is None else f"{record.rows_out} rows"
         took = "" if record.duration_s is None else f"{record.duration_s:.3f} s"
         status = "RESTORED" if record.restored else record.status.value
