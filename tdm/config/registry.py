@@ -199,20 +199,12 @@ def _check_tdm_factory(entry: TypeEntry, found: object) -> None:
 
 
 def _takes_a_frame(fn: Callable[..., Any]) -> bool:
+    from tdm.config.calls import _looks_like_plain_step  # calls imports this module
+
     try:
-        params = list(inspect.signature(fn).parameters.values())
+        return _looks_like_plain_step(inspect.signature(fn))
     except (TypeError, ValueError):
         return False
-    if not params:
-        return False
-    first = params[0]
-    ann = first.annotation
-    text = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
-    return (
-        first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
-        and first.default is first.empty
-        and ("DataFrame" in str(text) or text == "Frame" or first.name in ("df", "frame"))
-    )
 
 
 def _dotted_path_problem(name: str) -> str | None:
