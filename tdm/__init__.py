@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tdm import (
         alerts,
+        checkpoints,
         errors,
         executors,
         files,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         transform_with_context,
     )
     from tdm.core.custom import Secrets, sink, source
+    from tdm.core.incremental import incremental
     from tdm.interpreter import Hook, NodeReport, RunReport, Runtime, Status
     from tdm.interpreter.partitions import run_partitions
     from tdm.interpreter.run import run
@@ -79,11 +81,13 @@ __all__ = [
     "Status",
     "__version__",
     "alerts",
+    "checkpoints",
     "concat",
     "errors",
     "executors",
     "files",
     "history",
+    "incremental",
     "inputs",
     "join",
     "load",
@@ -105,6 +109,7 @@ __all__ = [
 _SUBMODULES = frozenset(
     {
         "alerts",
+        "checkpoints",
         "errors",
         "executors",
         "files",
@@ -141,6 +146,7 @@ _ATTRIBUTES: dict[str, str] = {
     "run": "tdm.interpreter",
     "run_partitions": "tdm.interpreter.partitions",
     "history": "tdm.state",
+    "incremental": "tdm.core.incremental",
     "concat": "tdm.transforms",
     "join": "tdm.transforms",
 }

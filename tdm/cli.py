@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
-from tdm.errors import ConfigError, DefinitionError, InputError, TdmError
+from tdm.errors import ConfigError, DefinitionError, InputError, StateError, TdmError
 
 # The config loader, the interpreter and pandas load inside the commands that need them, so
 # ``tdm --help`` and ``tdm --version`` start in a fraction of the time.
@@ -142,6 +142,8 @@ def _load(
     return tdm.load(file, params=_parse_params(params), state=state)
 
 
+_LAST_FAILED = "\x00last-failed"  # tdm.config.job.LAST_FAILED, without importing the loader
+
 FILE = click.argument("file", type=click.Path(dir_okay=False))
 PARAMS = click.option(
     "--param",
@@ -228,8 +230,39 @@ PIPELINES = click.option(
 @click.option(
     "--show", type=int, default=0, metavar="N", help="Print the first N rows of each output."
 )
+@click.option(
+    "--checkpoints",
+    metavar="URL",
+    help="Keep node outputs here (any fsspec URL) so a failed run can be resumed "
+    "(default: the file's `checkpoints:` setting).",
+)
+@click.option(
+    "--keep-checkpoints", is_flag=True, help="Keep the checkpoints after a successful run."
+)
+@click.option(
+    "--resume",
+    "resume",
+    is_flag=False,
+    flag_value=_LAST_FAILED,
+    default=None,
+    metavar="[RUN_ID]",
+    help="Resume a failed run (default: the pipeline's last failed run): finished steps come "
+    "from checkpoints, the rest run.",
+)
+@click.option(
+    "--drift",
+    type=click.Choice(["warn", "fail", "ignore"]),
+    default=None,
+    help="What a source's schema change since the last successful run does "
+    "(default: the pipeline's `drift:`, else warn).",
+)
 @STATE
 @STATE_SECRET
+@click.option(
+    "--require-audit",
+    is_flag=True,
+    help="Exit 1 when a run's audit record was not saved (even if the run succeeded).",
+)
 def run(
     file: str,
     pipelines: tuple[str, ...],
@@ -244,8 +277,13 @@ def run(
     fail_fast: bool,
     inputs: tuple[str, ...],
     show: int,
+    checkpoints: str | None,
+    keep_checkpoints: bool,
+    resume: str | None,
+    drift: str | None,
     state_url: str | None,
     state_secret: str | None,
+    require_audit: bool,
 ) -> None:
     """Run the pipelines of FILE (all, or those named with --pipeline)."""
     import tdm
@@ -261,11 +299,15 @@ def run(
         text = plan_text(job.project, job.select(pipelines))
         click.echo(json.dumps({"dry_run": True, "plan": text}) if as_json else text)
         return
-    LogSettings(format=log_format, level=log_level).apply()  # type: ignore[arg-type]
     if progress is None or as_json:
         progress = sys.stderr.isatty() and not as_json
+    source = click.get_current_context().get_parameter_source("log_level")
+    if progress and source is click.core.ParameterSource.DEFAULT:
+        log_level = "warning"  # the live table is the display; --log-level info brings logs back
+    LogSettings(format=log_format, level=log_level).apply()  # type: ignore[arg-type]
     failed: list[str] = []
     records: list[dict[str, Any]] = []
+    unaudited: list[str] = []
     for spec, report in job.runs(
         pipelines,
         inputs=_parse_inputs(inputs),
@@ -274,19 +316,35 @@ def run(
         max_workers=max_workers,
         fail_fast=fail_fast,
         progress=progress,
+        checkpoints=checkpoints,
+        keep_checkpoints=keep_checkpoints,
+        resume=resume,
+        drift=drift,  # type: ignore[arg-type]
     ):
         if as_json:
             from tdm.interpreter.summary import run_record
 
             records.append(run_record(spec.name, report, show=show))
         else:
-            click.echo(_summary(spec, report, show))
+            click.echo(_summary(spec, report, show, table_shown=bool(progress)))
         if report.status is not tdm.Status.SUCCESS:
             failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
+        if report.audit_saved is not True:
+            unaudited.append(f"{spec.name!r} (run {report.run_id})")
     if as_json:
         from tdm.interpreter.summary import run_document
 
         click.echo(run_document(records))
+    if require_audit and unaudited:
+        click.echo(
+            "StateError: the audit record of pipeline "
+            + ", ".join(unaudited)
+            + " was not saved, and --require-audit asks for every run to be recorded "
+            "(the reason is in the summary above; the record is in the ERROR log)",
+            err=True,
+        )
+        if not failed:
+            raise click.exceptions.Exit(EXIT_FAILED)
     if failed:
         where = "the summary" if as_json else "the per-pipe report above"
         message = "; ".join(f"pipeline {f}" for f in failed) + f" (see {where})"
@@ -303,22 +361,42 @@ def _parse_inputs(items: Sequence[str]) -> dict[str, str]:
     return paths
 
 
-def _summary(spec: PipelineSpec, report: Any, show: int) -> str:
+def _summary(spec: PipelineSpec, report: Any, show: int, *, table_shown: bool = False) -> str:
+    """The run's summary; after a live table (``table_shown``) only what it did not show:
+    the outcome, failures with their errors, drift, hook failures and outputs."""
     took = f"{report.duration_s:.2f} s, " if report.duration_s is not None else ""
-    lines = [f"pipeline {spec.name!r}: {report.status.value} ({took}run {report.run_id})"]
+    resumed = f", resumed {report.resumed_from}" if report.resumed_from else ""
+    lines = [f"pipeline {spec.name!r}: {report.status.value} ({took}run {report.run_id}{resumed})"]
+    lines += [f"  drift: {_scrub(d)}" for d in report.drift]
     rows = list(report.nodes.values())
     width = max(len(r.name) for r in rows)
     for record in rows:
+        if table_shown and record.status.value != "FAILURE":
+            continue
         count = "" if record.rows_out is None else f"{record.rows_out} rows"
         took = "" if record.duration_s is None else f"{record.duration_s:.3f} s"
-        line = f"  {record.status.value:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
+        status = "RESTORED" if record.restored else record.status.value
+        line = f"  {status:<8} {record.name:<{width}}  {count:>10}  {took:>9}"
         if record.error is not None and record.status.value == "FAILURE":
             line += f"\n           {_scrub(str(record.error))}"
         lines.append(line.rstrip())
+    if report.hook_errors:
+        lines.append("  not done (the run's status above stands):")
+        lines += [f"    {_hook_failure(text)}" for text in report.hook_errors]
     if show > 0:
         for name, frame in report.outputs.items():
             lines += [f"  output {name!r}:", frame.head(show).to_string(index=False)]
     return "\n".join(lines)
+
+
+def _hook_failure(text: str) -> str:
+    """One line of the summary for a hook failure, saying what was not done."""
+    text = _scrub(text)
+    if text.startswith("audit record"):
+        return f"AUDIT RECORD NOT SAVED: {text}"
+    if text.startswith("alert via"):
+        return f"ALERT NOT SENT: {text}"
+    return f"HOOK FAILED: {text}"
 
 
 @cli.command()
@@ -398,6 +476,13 @@ def list_(file: str, params: tuple[str, ...]) -> None:
     help="The secret whose keys are the --state store's storage options (credentials).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+@click.option(
+    "--diff",
+    nargs=2,
+    metavar="RUN_A RUN_B",
+    default=None,
+    help="Schema and row-count differences per node between two runs.",
+)
 def history(
     pipeline: str | None,
     status: str | None,
@@ -406,12 +491,30 @@ def history(
     state_url: str | None,
     secret: str | None,
     as_json: bool,
+    diff: tuple[str, str] | None,
 ) -> None:
     """Show past runs from the audit trail, newest first."""
     import tdm.state as state
 
     store = _store(state_url, secret)
-    frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
+    if diff:
+        try:
+            frame = state.diff(diff[0], diff[1], store=store)
+        except KeyError as exc:
+            raise InputError(str(exc.args[0])) from None
+        if as_json:
+            for line in frame.to_json(orient="records", lines=True).splitlines():
+                click.echo(line)
+        elif frame.empty:
+            click.echo(f"no schema or row-count differences between {diff[0]} and {diff[1]}")
+        else:
+            click.echo(frame.to_string(index=False))
+        return
+    try:
+        frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
+    except StateError as exc:  # an unreadable store is bad input, not a failed run
+        click.echo(f"StateError: {_scrub(str(exc))}", err=True)
+        raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
     if as_json:
         for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():
             click.echo(line)
@@ -419,13 +522,16 @@ def history(
     if frame.empty:
         click.echo("no runs recorded" + (f" for {pipeline!r}" if pipeline else ""))
         return
-    columns = (
-        ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out", "error"]
-        if nodes
-        else ["run_id", "pipeline_id", "status", "started_at", "duration_s", "rows_out", "error"]
-    )
+    node_columns = ["run_id", "node", "status", "started_at", "duration_s", "rows_in", "rows_out"]
+    run_columns = ["run_id", "pipeline_id", "status", "started_at", "duration_s", "nodes"]
+    columns = (node_columns if nodes else [*run_columns, "failed", "rows_out"]) + ["error"]
+    for extra in ("resumed_from", "drift"):
+        if not nodes and frame[extra].notna().any():
+            columns.insert(-1, extra)
     shown = frame[columns].copy()
-    shown["error"] = shown["error"].fillna("").str.slice(0, 60)
+    for text in ("error", "drift", "resumed_from"):
+        if text in shown:
+            shown[text] = shown[text].fillna("").str.slice(0, 60)
     shown["duration_s"] = shown["duration_s"].round(3)
     click.echo(shown.to_string(index=False))
 
@@ -501,6 +607,91 @@ def report(
 
     written = write_report(path, _read_store(state_url, secret), run=run_id, pipeline=pipeline)
     click.echo(f"wrote {written}")
+
+
+STORE_URL = click.option(
+    "--state",
+    "state_url",
+    help="The store: a SQLite file (*.db) or a folder URL of a file store "
+    "(default: $TDM_HOME/state.db).",
+)
+STORE_SECRET = click.option(
+    "--secret",
+    metavar="NAME",
+    help="The secret whose keys are the --state store's storage options (credentials).",
+)
+
+
+@cli.group(name="checkpoints")
+def checkpoints_group() -> None:
+    """Node outputs kept for resuming failed runs."""
+
+
+@checkpoints_group.command(name="prune")
+@click.option("--older-than", "older_than", required=True, metavar="AGE", help="e.g. 7d, 12h, 30m.")
+@click.option(
+    "--checkpoints",
+    "url",
+    metavar="URL",
+    help="The checkpoint location (default: the `checkpoints:` of --file).",
+)
+@click.option("--file", "file", type=click.Path(dir_okay=False), help="A pipeline YAML file.")
+def checkpoints_prune(older_than: str, url: str | None, file: str | None) -> None:
+    """Remove checkpoints older than AGE."""
+    from tdm.checkpoints import prune
+
+    if url is None and file is not None:
+        url = _load(file, ()).project.checkpoints.get("url")
+    if not url:
+        raise InputError("give the location: --checkpoints URL (or --file with `checkpoints:`)")
+    try:
+        gone = prune(url, older_than=older_than)
+    except ValueError as exc:
+        raise InputError(f"--older-than: {exc}") from None
+    click.echo(f"removed {len(gone)} checkpoint file(s) older than {older_than} from {url}")
+
+
+@cli.group(name="state")
+def state_group() -> None:
+    """What pipelines remember between runs (incremental cursors)."""
+
+
+@state_group.command(name="show")
+@click.argument("pipeline")
+@STORE_URL
+@STORE_SECRET
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json: bool) -> None:
+    """Show the cursors PIPELINE (its id) keeps, one per node."""
+    import tdm.state as state
+
+    frame = state.show(pipeline, store=_store(state_url, secret, must_exist=True))
+    if as_json:
+        for line in frame.to_json(orient="records", lines=True).splitlines():
+            click.echo(line)
+    elif frame.empty:
+        click.echo(f"no state kept for pipeline {pipeline!r}")
+    else:
+        click.echo(frame.to_string(index=False))
+
+
+@state_group.command(name="reset")
+@click.argument("pipeline")
+@click.option("--node", help="Reset only this node's cursor.")
+@STORE_URL
+@STORE_SECRET
+def state_reset(pipeline: str, node: str | None, state_url: str | None, secret: str | None) -> None:
+    """Forget PIPELINE's cursors (all, or one --node): its next run reads from the start."""
+    import tdm.state as state
+
+    try:
+        gone = state.reset(pipeline, node=node, store=_store(state_url, secret, must_exist=True))
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
+    if gone:
+        click.echo(f"reset {pipeline}: {', '.join(gone)}")
+    else:
+        click.echo(f"no state kept for pipeline {pipeline!r}")
 
 
 @cli.command()

@@ -31,6 +31,7 @@ def read(
     label: str | None = None,
     path_column: str | None = None,
     after: Pipeline | Op | None = None,
+    incremental: bool = False,
     **options: Any,
 ) -> Pipeline:
     """A source that reads ``uri`` into one frame.
@@ -52,6 +53,9 @@ def read(
         path_column: add a column of this name holding each row's source path.
         after: run this read only after that pipeline's output succeeded (e.g. the write that
             produces the file); its frame is ignored.
+        incremental: read only the files (of a glob or folder) that no earlier successful run
+            of the pipeline read, by path and version (ETag, else modification time and size);
+            kept per pipeline id and node in the audit store, like a REST cursor.
         **options: reader options, e.g. ``sep=";"``, ``columns=[...]``, ``dtype={"zip": str}``,
             ``encoding=``, ``na_values=``; ``storage_options={...}`` for non-secret fsspec
             settings. CSV uses pyarrow's multi-threaded reader unless an option needs pandas'.
@@ -65,11 +69,15 @@ def read(
     >>> df["n"].tolist(), df["source_file"].tolist(), df.attrs["source_path"]
     ([1, 2], ['memory://doc/read/a.csv', 'memory://doc/read/a.csv'], ['memory://doc/read/a.csv'])
     """
+    fields: dict[str, Any] = {
+        "label": label,
+        "path_column": path_column,
+        "incremental": bool(incremental),
+    }
+    fmt: Any = format
     if after is None:
-        return Pipeline.of(
-            Read(uri, format, options, secret, label=label, path_column=path_column)  # type: ignore[arg-type]
-        )
-    effect = ReadAfter(uri, format, options, secret, label=label, path_column=path_column)  # type: ignore[arg-type]
+        return Pipeline.of(Read(uri, fmt, options, secret, **fields))
+    effect = ReadAfter(uri, fmt, options, secret, **fields)
     return Pipeline.apply(effect, [after])
 
 
@@ -79,6 +87,7 @@ def write(
     format: Format | None = None,
     mode: WriteMode = "overwrite",
     partition_by: Sequence[str] | None = None,
+    key: Sequence[str] | None = None,
     secret: str | None = None,
     label: str | None = None,
     **options: Any,
@@ -92,7 +101,9 @@ def write(
         format: ``"csv"``, ``"parquet"``, ``"json"`` or ``"jsonl"``; inferred from the
             extension if omitted (``.csv.gz`` writes gzip).
         mode: ``"overwrite"`` (default) replaces the output; ``"error_if_exists"`` fails if it
-            exists; ``"append"`` adds rows (the columns must match).
+            exists; ``"append"`` adds rows (the columns must match); ``"upsert"`` merges by
+            ``key``: a stored row whose key is in the frame is replaced, the frame's other rows
+            are added (Parquet, one file or a partitioned folder; published all or nothing).
         partition_by: columns whose values name sub-folders, ``uri/col=value/part-....ext``
             (the columns are stored in the folder names, not the files). All partitions are
             published or none.
@@ -121,4 +132,5 @@ def write(
         label=label,
         mode=mode,
         partition_by=parts,
+        key=None if key is None else tuple(key),
     )

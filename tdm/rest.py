@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from tdm.core.incremental import Incremental
 from tdm.core.pipeline import Pipeline
 from tdm.core.rest import (
     ApiKey,
@@ -152,6 +153,23 @@ def _request_fields(
     }
 
 
+def _incremental(value: Incremental | Mapping[str, Any] | None) -> Incremental | None:
+    """An :class:`Incremental` from itself or its YAML form ``{cursor: ..., initial: ...}``."""
+    if value is None or isinstance(value, Incremental):
+        return value
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"cursor", "initial", "last_value"})
+        if unknown or "cursor" not in value or "initial" not in value:
+            raise ValueError(
+                "incremental takes {cursor: <column>, initial: <first value>"
+                f"[, last_value: max|min]}}, got keys {sorted(value)}"
+            )
+        return Incremental(value["cursor"], value["initial"], value.get("last_value", "max"))
+    raise ValueError(
+        f"incremental= takes tdm.incremental('column', initial=...), got {type(value).__name__}"
+    )
+
+
 def get(
     url: str,
     *,
@@ -171,6 +189,7 @@ def get(
     verify: bool = True,
     redirects: RedirectPolicy = "same-origin",
     label: str | None = None,
+    incremental: Incremental | Mapping[str, Any] | None = None,
     expect_total: str | None = None,
 ) -> Pipeline:
     """A source that calls ``url`` (every page of it) and returns the records as a frame.
@@ -201,6 +220,9 @@ def get(
             ``"any"`` follows those too, but without any credential (no auth, no header or
             query value filled from a secret).
         label: the node's name in the pipeline.
+        incremental: ``tdm.incremental("updated_at", initial=...)`` (or the YAML form
+            ``{cursor: updated_at, initial: ...}``): ask only for records after the cursor the
+            last successful run reached; the URL, a param or the body holds ``{cursor}``.
         expect_total: a completeness check: where the server states the number of records,
             ``"header:X-Total-Count"`` (a response header of the first page) or
             ``"body:meta.total"`` (a path in its JSON body). The node fails when the records
@@ -220,6 +242,7 @@ def get(
             json=freeze_json(json),
             body=body,
             paginate=_from_config("paginate", paginate) or NoPagination(),
+            incremental=_incremental(incremental),
             expect_total=expect_total,
             **_request_fields(
                 method,

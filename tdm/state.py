@@ -39,10 +39,13 @@ __all__ = [
     "RunRecord",
     "SQLiteStore",
     "StateStore",
+    "diff",
     "files",
     "history",
     "memory",
+    "reset",
     "schema_fingerprint",
+    "show",
     "sqlite",
 ]
 
@@ -96,12 +99,12 @@ def memory() -> MemoryStore:
 
 _HISTORY_COLUMNS = [
     "run_id", "pipeline_id", "pipeline_name", "status", "started_at", "finished_at",
-    "duration_s", "rows_in", "rows_out", "nodes", "failed", "error", "job_id", "executor",
-    "host", "tdm_version",
+    "duration_s", "rows_in", "rows_out", "nodes", "failed", "error", "resumed_from", "drift",
+    "job_id", "executor", "host", "tdm_version",
 ]  # fmt: skip
 _NODE_COLUMNS = [
     "run_id", "pipeline_id", "node", "kind", "status", "started_at", "finished_at",
-    "duration_s", "rows_in", "rows_out", "columns", "schema", "error",
+    "duration_s", "rows_in", "rows_out", "columns", "schema", "error", "restored",
 ]  # fmt: skip
 
 
@@ -151,6 +154,7 @@ def history(
                 "columns": list(n.columns) if n.columns is not None else None,
                 "schema": n.schema,
                 "error": n.error,
+                "restored": n.restored,
             }
             for r in runs
             for n in r.nodes
@@ -163,3 +167,64 @@ def history(
     for col in ("rows_in", "rows_out"):
         frame[col] = frame[col].astype("Int64")
     return frame
+
+
+def _default_store(store: StateStore | None) -> StateStore:
+    if store is not None:
+        return store
+    from tdm.interpreter.runtime import Runtime
+
+    found = Runtime.default().state
+    assert found is not None
+    return found
+
+
+def show(pipeline: str, *, store: StateStore | None = None) -> pd.DataFrame:
+    """What the store remembers between runs of ``pipeline`` (its id): one row per node.
+
+    Columns: ``node``, ``value`` (an incremental cursor, say), ``run_id`` (the successful run
+    that stored it) and ``updated_at``.
+
+    >>> import tdm
+    >>> store = memory()
+    >>> store.commit_cursors("orders", "r1", {"read_orders": "2024-05-01"}, at="2024-05-02")
+    >>> tdm.state.show("orders", store=store)[["node", "value", "run_id"]]
+              node       value run_id
+    0  read_orders  2024-05-01     r1
+    """
+    records = _default_store(store).cursors(pipeline)
+    rows = [r.as_dict() for _, r in sorted(records.items())]
+    return pd.DataFrame(rows, columns=["node", "value", "run_id", "updated_at"])
+
+
+def reset(pipeline: str, *, node: str | None = None, store: StateStore | None = None) -> list[str]:
+    """Forget what ``pipeline`` remembers (one ``node``, or all): its next run starts afresh.
+
+    Returns the nodes reset; a ``KeyError`` if ``node`` has nothing stored.
+
+    >>> store = memory()
+    >>> store.commit_cursors("orders", "r1", {"read_orders": "2024-05-01"}, at="2024-05-02")
+    >>> reset("orders", store=store)
+    ['read_orders']
+    """
+    target = _default_store(store)
+    gone = target.reset_cursors(pipeline, node)
+    if node is not None and not gone:
+        known = ", ".join(sorted(target.cursors(pipeline))) or "none"
+        raise KeyError(
+            f"no cursor for node {node!r} of pipeline {pipeline!r} in {target.describe()} "
+            f"(nodes with one: {known})"
+        )
+    return gone
+
+
+def diff(run_a: str, run_b: str, *, store: StateStore | None = None) -> pd.DataFrame:
+    """Schema and row-count differences per node between two runs (``tdm history --diff``).
+
+    One row per difference: ``node``, ``change`` (``schema``, ``rows``, ``added``,
+    ``removed``), ``detail``, ``rows_a``, ``rows_b``. A ``KeyError`` names a missing run.
+    """
+    from tdm.interpreter.drift import diff_runs
+
+    source = _default_store(store)
+    return diff_runs(source.get(run_a), source.get(run_b))

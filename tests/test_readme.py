@@ -243,6 +243,30 @@ def _observability(request: pytest.FixtureRequest, tmp: Path, mp: pytest.MonkeyP
     return Setup(names={"pipeline": pipeline}, check=check)
 
 
+@setup_for("Runs that remember")
+def _remember(request: pytest.FixtureRequest, tmp: Path, mp: pytest.MonkeyPatch) -> Setup:
+    api = request.getfixturevalue("fresh_fake_api")
+    rows = {i: {"sys_id": i, "sys_updated_on": f"2024-02-0{1 + i} 10:00:00"} for i in range(3)}
+
+    def incidents(req: Any) -> Any:  # ServiceNow's `sys_updated_on>X^ORDERBY...` query
+        since = req.query["sysparm_query"].split(">", 1)[1].split("^", 1)[0]
+        found = [r for r in rows.values() if r["sys_updated_on"] > since]
+        return {"result": sorted(found, key=lambda r: r["sys_updated_on"])}
+
+    api.route("/api/now/table/incident", incidents)
+
+    def check(ns: dict[str, Any]) -> None:
+        first, second = ns["first"], ns["second"]
+        assert first.ok and second.ok and ns["strict"].ok and ns["resumed"].ok
+        assert first.nodes["incidents"].rows_out == 3 and second.nodes["incidents"].rows_out == 0
+        assert first.cursors == {"incidents": "2024-02-03 10:00:00"}
+        assert not ns["failed"].ok and ns["resumed"].restored == ["incidents"]
+        assert len(pd.read_parquet(tmp / "lake/incidents.parquet")) == 3
+        assert ns["strict"].drift == []
+
+    return Setup(replace={"https://example.service-now.com": api.url}, check=check)
+
+
 @setup_for("Beyond one machine: Dask")
 def _dask(request: pytest.FixtureRequest, tmp: Path, mp: pytest.MonkeyPatch) -> Setup:
     s3 = _s3_secret(request, mp)
@@ -413,6 +437,10 @@ def test_tdm_commands_shown_exist(shown: str) -> None:
     assert isinstance(cli, click.Group)
     command = cli.commands.get(words[0])
     assert command is not None, f"{shown}: no subcommand {words[0]!r}"
+    if isinstance(command, click.Group) and len(words) > 1:  # tdm state show ...
+        sub = command.commands.get(words[1])
+        assert sub is not None, f"{shown}: `tdm {words[0]}` has no subcommand {words[1]!r}"
+        command, words = sub, words[1:]
     options = {**_options(command), "--help": None, "-h": None}
     values = set()
     for i, word in enumerate(words[1:], start=1):

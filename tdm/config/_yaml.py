@@ -3,18 +3,30 @@
 Config errors must name the line they are about, so mappings load as :class:`LineDict` (a ``dict``
 with ``.line`` and ``.key_line(key)``) and sequences as :class:`LineList`. Duplicate keys in one
 mapping are an error (PyYAML silently keeps the last one).
+
+Parsing is linear in the size of the text (libyaml's parser) and bounded by :class:`YamlLimits`:
+file size, nesting depth, alias count and the number of values aliases expand to.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml._yaml import CParser
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent
+from yaml.resolver import Resolver
 
 from tdm.errors import ConfigError
 
-__all__ = ["LineDict", "LineList", "parse_yaml"]
+__all__ = ["LineDict", "LineList", "YamlLimits", "check_size", "parse_yaml"]
 
 
 class LineDict(dict[Any, Any]):
@@ -49,14 +61,201 @@ class LineList(list[Any]):
         return self.lines[index] if 0 <= index < len(self.lines) else self.line
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader + line numbers + duplicate-key detection + YAML 1.2 booleans.
+@dataclass(frozen=True, slots=True)
+class YamlLimits:
+    """How big a YAML file may be, and how much its aliases may expand.
+
+    The defaults admit any hand-written or generated pipeline file (50,000 pipes is ~5 MB) and
+    stop hostile ones (an "alias bomb" whose anchors expand to billions of values, or nesting
+    thousands deep) in milliseconds. ``from_env`` reads overrides from ``TDM_YAML_MAX_BYTES``
+    (``16MB``, ``500k`` or a number), ``TDM_YAML_MAX_DEPTH``, ``TDM_YAML_MAX_ALIASES`` and
+    ``TDM_YAML_MAX_ALIAS_VALUES``.
+
+    Attributes:
+        max_bytes: the largest file (in bytes of UTF-8).
+        max_depth: the deepest nesting of mappings and lists (aliases included).
+        max_aliases: how many ``*alias`` references one file may use.
+        max_alias_values: how many values all aliases together may stand for, once expanded.
+
+    >>> YamlLimits.from_env({"TDM_YAML_MAX_BYTES": "2MB"}).max_bytes
+    2097152
+    """
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 100
+    max_aliases: int = 100_000
+    max_alias_values: int = 1_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> YamlLimits:
+        """The defaults, with the ``TDM_YAML_*`` variables of ``env`` (default ``os.environ``)."""
+        env = os.environ if env is None else env
+        values: dict[str, int] = {}
+        for field_name, var in _LIMIT_VARIABLES.items():
+            raw = env.get(var)
+            if raw is None or not raw.strip():
+                continue
+            values[field_name] = _parse_amount(raw, var)
+        return cls(**values)
+
+
+_LIMIT_VARIABLES = {
+    "max_bytes": "TDM_YAML_MAX_BYTES",
+    "max_depth": "TDM_YAML_MAX_DEPTH",
+    "max_aliases": "TDM_YAML_MAX_ALIASES",
+    "max_alias_values": "TDM_YAML_MAX_ALIAS_VALUES",
+}
+_UNITS = {"": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+
+
+def _parse_amount(raw: str, var: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", raw)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS or int(match.group(1)) <= 0:
+        raise ConfigError(
+            f"environment variable {var}={raw!r} is not a positive number; write e.g. "
+            f"{var}=1000 (sizes may end in k, MB or GB)"
+        )
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n:,} bytes"
+
+
+def check_size(size: int, *, source: str | None, limits: YamlLimits) -> None:
+    """A ``ConfigError`` when a file of ``size`` bytes is over ``limits.max_bytes``."""
+    if size > limits.max_bytes:
+        raise ConfigError(
+            f"the YAML is {_megabytes(size)}, over the limit of {_megabytes(limits.max_bytes)}; "
+            "split it into several files, or raise the limit with TDM_YAML_MAX_BYTES "
+            "(e.g. TDM_YAML_MAX_BYTES=64MB) if the file is trusted",
+            file=source,
+        )
+
+
+class _Composer(Composer):
+    """PyYAML's composer, bounded: nesting depth, alias count, values that aliases expand to.
+
+    Aliases are the only way a small YAML text stands for a huge value: ``b: [*a, *a, ...]``
+    nested eight deep is billions of values that every later walk over the document visits. The
+    composer knows the expanded size and depth of each anchored node, so it refuses the alias
+    that goes over a limit before anything walks the document.
+    """
+
+    limits: YamlLimits
+    source: str | None
+    # provided by the parser the composer is mixed with
+    check_event: Callable[..., bool]
+    peek_event: Callable[[], Any]
+
+    def _setup_limits(self, limits: YamlLimits, source: str | None) -> None:
+        self.limits, self.source = limits, source
+        self._depth = 0
+        self._count = 0  # values composed so far, aliases counted expanded
+        self._alias_uses = 0
+        self._alias_values = 0
+        self._heights: list[int] = [0]  # the deepest child of each open collection
+        self._anchored: dict[int, tuple[int, int]] = {}  # id(node) -> (size, height)
+
+    def fail_depth(self, mark: Any) -> ConfigError:
+        """The error for a value nested deeper than the limit, at ``mark``."""
+        return self._fail(
+            f"the YAML is nested more than {self.limits.max_depth} levels deep; a pipeline "
+            "file needs a handful of levels: flatten this value (or raise TDM_YAML_MAX_DEPTH)",
+            mark,
+        )
+
+    def _fail(self, message: str, mark: Any) -> ConfigError:
+        line = mark.line + 1 if mark is not None else None
+        return ConfigError(message, file=self.source, line=line)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            return self._alias(node, event)
+        event = self.peek_event()
+        if self._depth >= self.limits.max_depth:
+            raise self.fail_depth(event.start_mark)
+        self._depth += 1
+        self._heights.append(0)
+        start = self._count
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            height = self._heights.pop() + 1
+        self._count += 1
+        self._heights[-1] = max(self._heights[-1], height)
+        if event.anchor is not None:
+            # known once complete: an alias met before that is inside its own anchor
+            self._anchored[id(node)] = (self._count - start, height)
+        return node
+
+    def _alias(self, node: Any, event: Any) -> Any:
+        known = self._anchored.get(id(node))
+        if known is None:
+            raise self._fail(
+                f"alias *{event.anchor} is used inside the value it names (a recursive "
+                "value); YAML for tdm cannot loop: copy the value instead",
+                event.start_mark,
+            )
+        size, height = known
+        self._alias_uses += 1
+        self._alias_values += size
+        self._count += size
+        limits = self.limits
+        if self._alias_uses > limits.max_aliases:
+            raise self._fail(
+                f"the YAML uses more than {limits.max_aliases:,} aliases (*name); write the "
+                "values out, or raise TDM_YAML_MAX_ALIASES if the file is trusted",
+                event.start_mark,
+            )
+        if self._alias_values > limits.max_alias_values:
+            raise self._fail(
+                f"alias *{event.anchor} takes the values that aliases stand for past "
+                f"{limits.max_alias_values:,} (an alias bomb: anchors that repeat anchors); "
+                "write the values out, or raise TDM_YAML_MAX_ALIAS_VALUES if the file is trusted",
+                event.start_mark,
+            )
+        if self._depth + height > limits.max_depth:
+            raise self._fail(
+                f"alias *{event.anchor} nests the YAML more than {limits.max_depth} levels deep; "
+                "flatten the value it names (or raise TDM_YAML_MAX_DEPTH)",
+                event.start_mark,
+            )
+        self._heights[-1] = max(self._heights[-1], height)
+        return node
+
+
+class _Loader(CParser, _Composer, SafeConstructor, Resolver):
+    """libyaml's parser (linear, fast) + the bounded composer + line numbers + YAML 1.2 booleans.
 
     Only ``true``/``false`` are booleans: in YAML 1.1 ``on``, ``no``, ``yes``, ``off`` are too,
     which turns ``join``'s ``on: id`` key and a country code ``NO`` into booleans.
     """
 
-    source: str | None = None
+    def __init__(self, text: str, *, source: str | None, limits: YamlLimits) -> None:
+        CParser.__init__(self, text)
+        _Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self._setup_limits(limits, source)
+        # Without an anchor there is no alias to bound, and libyaml composes several times
+        # faster than the bounded composer; the constructors still bound the depth.
+        self._anchor_free = "&" not in text
+        self.construct_depth = 0
+
+    def get_single_node(self) -> Any:
+        if self._anchor_free:
+            return CParser.get_single_node(self)
+        return _Composer.get_single_node(self)
+
+    compose_document = _Composer.compose_document
+    compose_node = _Composer.compose_node
+    check_node = _Composer.check_node
+    get_node = _Composer.get_node
 
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -69,7 +268,24 @@ _Loader.add_implicit_resolver(
 )
 
 
+@contextlib.contextmanager
+def _nested(loader: _Loader, node: yaml.Node) -> Iterator[None]:
+    """One level deeper while constructing ``node`` (bounded like the composer's levels)."""
+    loader.construct_depth += 1
+    try:
+        if loader.construct_depth > loader.limits.max_depth:
+            raise loader.fail_depth(node.start_mark)
+        yield
+    finally:
+        loader.construct_depth -= 1
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    with _nested(loader, node):
+        return _mapping(loader, node)
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     result = LineDict()
     result.line = node.start_mark.line + 1
@@ -97,18 +313,25 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = node.start_mark.line + 1
-    result.lines = [child.start_mark.line + 1 for child in node.value]
-    return result
+    with _nested(loader, node):
+        result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+        result.line = node.start_mark.line + 1
+        result.lines = [child.start_mark.line + 1 for child in node.value]
+        return result
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+_Loader.add_constructor(  # type: ignore[type-var]
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+_Loader.add_constructor(  # type: ignore[type-var]
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
+)
 
 
-def parse_yaml(text: str, *, source: str | None = None) -> Any:
+def parse_yaml(text: str, *, source: str | None = None, limits: YamlLimits | None = None) -> Any:
     """Parse one YAML document, keeping line numbers; syntax errors become ``ConfigError``.
+
+    ``limits`` (default: :meth:`YamlLimits.from_env`) bound the size, depth and aliases.
 
     >>> doc = parse_yaml("a: 1\\nb:\\n  - x\\n  - y\\n")
     >>> doc.key_line("b"), doc["b"].item_line(1)
@@ -116,14 +339,27 @@ def parse_yaml(text: str, *, source: str | None = None) -> Any:
     >>> parse_yaml("{on: id, country: NO, ok: true}")
     {'on': 'id', 'country': 'NO', 'ok': True}
     """
-    loader = _Loader(text)
-    loader.source = source
+    limits = limits if limits is not None else YamlLimits.from_env()
+    check_size(len(text.encode("utf-8", "surrogatepass")), source=source, limits=limits)
+    loader = _Loader(text, source=source, limits=limits)
     try:
         return loader.get_single_data()
+    except RecursionError:  # a last resort: the depth limit stops nesting long before this
+        raise ConfigError(
+            "the YAML is nested too deeply to load; flatten it (or lower TDM_YAML_MAX_DEPTH)",
+            file=source,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if "nesting depth" in problem:  # libyaml's own guard, past ours for flow collections
+            raise ConfigError(
+                f"the YAML is nested more than {limits.max_depth} levels deep; a pipeline "
+                "file needs a handful of levels: flatten this value",
+                file=source,
+                line=line,
+            ) from None
         context = f" ({exc.context})" if exc.context and exc.problem else ""
         start = exc.context_mark
         if exc.problem and start is not None and mark is not None and start.line != mark.line:
@@ -136,5 +372,7 @@ def parse_yaml(text: str, *, source: str | None = None) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", file=source) from None
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"the YAML is not valid text: {exc}", file=source) from None
     finally:
         loader.dispose()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import collections.abc
+import contextlib
 import inspect
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -74,12 +77,37 @@ def _apply_renames(
     return out
 
 
-def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
-    fn = getattr(factory, "__wrapped__", factory)
+_HINTS: weakref.WeakKeyDictionary[Callable[..., Any], dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _hints(factory: Callable[..., Any], sig: inspect.Signature) -> dict[str, Any]:
+    """The annotation of each parameter of ``factory`` that can be resolved (cached).
+
+    Each parameter is resolved on its own, so one annotation that names something unknown at
+    run time (a ``TYPE_CHECKING`` import, say) leaves the others checked. A string alias
+    (``Columns: TypeAlias = "str | Sequence[str]"``) is resolved in the module that defines it.
+    """
     try:
-        return typing.get_type_hints(fn)
-    except Exception:  # unresolvable annotations: skip the checks rather than fail
-        return {}
+        return _HINTS[factory]
+    except (KeyError, TypeError):
+        pass
+    fn = getattr(factory, "__wrapped__", factory)
+    namespace = {**vars(typing), **vars(collections.abc), **getattr(fn, "__globals__", {})}
+    out: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        hint = param.annotation
+        for _ in range(3):  # a string alias may name another string alias
+            if not isinstance(hint, str):
+                break
+            try:
+                hint = eval(hint, namespace)
+            except Exception:  # an annotation tdm cannot resolve is not checked
+                hint = inspect.Parameter.empty
+        if hint is not inspect.Parameter.empty and not isinstance(hint, str):
+            out[name] = hint
+    with contextlib.suppress(TypeError):
+        _HINTS[factory] = out
+    return out
 
 
 def _matches(value: Any, hint: Any) -> bool:
@@ -172,7 +200,7 @@ def check_call(
         raise where.at(config_line).error(
             f"{name} cannot take this config; its parameters are {sig}"
         ) from None
-    hints = _hints(factory)
+    hints = _hints(factory, sig)
     for key, value in kwargs.items():
         hint = hints.get(key)
         if hint is None or key in ("label", "secret"):

@@ -25,7 +25,7 @@ from tdm.config.registry import Registry, default_registry
 from tdm.config.services import build_service
 from tdm.core.effect import SecretNeed
 from tdm.effects.secrets import SecretsProvider, tdm_home
-from tdm.errors import ConfigError, SecretNotFoundError
+from tdm.errors import ConfigError, InputError, SecretNotFoundError
 
 if TYPE_CHECKING:
     from tdm._types import Frame
@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     from tdm.interpreter.report import RunReport
     from tdm.interpreter.runtime import Runtime
 
-__all__ = ["Job", "LogSettings", "load"]
+__all__ = ["LAST_FAILED", "Job", "LogSettings", "load"]
+
+LAST_FAILED = "\x00last-failed"
+"""``resume=LAST_FAILED``: resume each pipeline's last failed run (``tdm run --resume``)."""
 
 InputValue = Any
 """A frame, or the path of a CSV or Parquet file to read it from."""
@@ -179,11 +182,19 @@ class Job:
         fail_fast: bool = False,
         progress: bool | None = False,
         runtime: Runtime | None = None,
+        checkpoints: str | None = None,
+        keep_checkpoints: bool = False,
+        resume: str | None = None,
+        drift: Literal["warn", "fail", "ignore"] | None = None,
     ) -> Iterator[tuple[PipelineSpec, RunReport]]:
         """Run the named pipelines (all when ``names`` is empty) one after another.
 
         Secrets are checked first (except on Dask, whose workers resolve them through their
         own provider); one executor serves every pipeline. Yields each report as it is done.
+
+        ``checkpoints`` (default: the file's ``checkpoints:``) keeps node outputs so that a
+        failed run can be resumed; ``resume`` is a run id, or :data:`LAST_FAILED` for each
+        pipeline's last failed run; ``drift`` overrides each pipeline's ``drift:`` policy.
         """
         import tdm
         from tdm.executors import from_cli
@@ -197,6 +208,12 @@ class Job:
         if type(made).__name__ != "Dask":
             self.check_secrets()
         used = runtime if runtime is not None else self.runtime(progress=progress)
+        where = checkpoints or self.project.checkpoints.get("url")
+        if where:
+            keep = keep_checkpoints or bool(self.project.checkpoints.get("keep", False))
+            used = used.evolve(checkpoints=where, keep_checkpoints=keep)
+        if resume is not None and len(chosen) > 1 and resume != LAST_FAILED:
+            raise InputError("--resume RUN_ID resumes one pipeline: choose it with --pipeline NAME")
         with made:  # one connection (pool, cluster client) for every pipeline
             for spec in chosen:
                 wanted = set(spec.pipeline.inputs()) | set(spec.pipeline.names())
@@ -209,6 +226,8 @@ class Job:
                     fail_fast=fail_fast,
                     pipeline_id=spec.pipeline_id,
                     pipeline_name=spec.name,
+                    resume=_resume_target(resume, spec, used),
+                    drift=drift or spec.drift or "warn",
                 )
                 yield spec, report
 
@@ -288,6 +307,25 @@ def load(
         alerters=tuple(alerters),
         services=tuple(built),
     )
+
+
+def _resume_target(resume: str | None, spec: PipelineSpec, runtime: Runtime) -> str | None:
+    """The run to resume: the one named, or the pipeline's last failed run."""
+    if resume is None or resume != LAST_FAILED:
+        return resume
+    store = runtime.state
+    failed = (
+        []
+        if store is None
+        else store.runs(pipeline=spec.pipeline_id, status="FAILURE", limit=1, nodes=False)
+    )
+    if not failed:
+        where = store.describe() if store is not None else "the audit trail"
+        raise InputError(
+            f"--resume: pipeline {spec.name!r} has no failed run in {where} to resume; "
+            "run it without --resume"
+        )
+    return str(failed[0].run_id)
 
 
 def read_inputs(inputs: Mapping[str, InputValue]) -> dict[str, Frame]:

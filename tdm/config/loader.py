@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tdm.config._where import _bare, _check_keys, _plain_dict, _suggest, _type_name, _Where
-from tdm.config._yaml import LineDict, LineList, parse_yaml
+from tdm.config._yaml import LineDict, LineList, YamlLimits, check_size, parse_yaml
 from tdm.config.deploy import DEPLOY_KEYS, SettingError, parse_settings
 from tdm.config.pipes import PipelineBuilder
 from tdm.config.project import ComponentSpec, PipelineSpec, Project
@@ -34,6 +34,7 @@ TOP_KEYS = (
     "state_manager",
     "secrets",
     "deploy",
+    "checkpoints",
 )
 COMPONENT_KEYS = ("name", "type", "config")
 SECRETS_SETTINGS = ("order", "directory", "file", "env_prefix", "aws")
@@ -48,6 +49,7 @@ def load_yaml(
     params: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     registry: Registry | None = None,
+    limits: YamlLimits | None = None,
 ) -> Project:
     """Load a YAML file (or YAML text) into a :class:`~tdm.config.project.Project`.
 
@@ -56,6 +58,8 @@ def load_yaml(
         params: values for ``${params.x}`` (they override the file's ``params:`` defaults).
         env: the environment for ``${env.X}`` (default: ``os.environ``).
         registry: the type registry (default: built-ins, aliases and entry points).
+        limits: size, depth and alias limits (default: :meth:`YamlLimits.from_env`, which
+            reads ``TDM_YAML_MAX_BYTES`` and friends from ``env``).
 
     Raises:
         ConfigError: with file, line, pipeline and pipe, what is wrong and how to fix it.
@@ -76,12 +80,15 @@ def load_yaml(
     >>> project.pipeline("Totals") == expected
     True
     """
-    text, file = _read(source)
+    env = env if env is not None else os.environ
+    limits = limits if limits is not None else YamlLimits.from_env(env)
+    text, file = _read(source, limits)
     loader = _Loader(
         file=file or TEXT_SOURCE,
         params=dict(params or {}),
-        env=env if env is not None else os.environ,
+        env=env,
         registry=registry or default_registry(),
+        limits=limits,
     )
     return loader.load(text)
 
@@ -92,17 +99,20 @@ def load_settings(path: str | os.PathLike[str], *, env: Mapping[str, str] | None
     It has the top-level keys of a pipeline file except the pipelines themselves; the CLI uses
     its settings for every pipeline file that does not set its own.
     """
-    text, file = _read(path)
+    env = env if env is not None else os.environ
+    limits = YamlLimits.from_env(env)
+    text, file = _read(path, limits)
     loader = _Loader(
         file=file,
         params={},
-        env=env if env is not None else os.environ,
+        env=env,
         registry=default_registry(),
+        limits=limits,
     )
     return loader.load(text, settings_only=True)
 
 
-def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:
+def _read(source: str | os.PathLike[str], limits: YamlLimits) -> tuple[str, str | None]:
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and "\n" not in source and not source.lstrip().startswith("{")
     ):
@@ -114,6 +124,7 @@ def _read(source: str | os.PathLike[str]) -> tuple[str, str | None]:
         if path.is_dir():
             raise ConfigError(f"{str(path)!r} is a directory; pass a pipeline YAML file")
         try:
+            check_size(path.stat().st_size, source=str(path), limits=limits)
             return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read the file: {exc}", file=str(path)) from None
@@ -134,7 +145,10 @@ class _Loader:
         params: dict[str, Any],
         env: Mapping[str, str],
         registry: Registry,
+        limits: YamlLimits,
     ) -> None:
+        self.limits = limits
+        self._substituted: set[int] = set()
         self.file = file
         self.params = params
         self.env = env
@@ -144,7 +158,7 @@ class _Loader:
     # top level ------------------------------------------------------------------------------
     def load(self, text: str, *, settings_only: bool = False) -> Project:
         where = _Where(self.file, None)
-        doc = parse_yaml(text, source=self.file)
+        doc = parse_yaml(text, source=self.file, limits=self.limits)
         if doc is None:
             raise where.at(1).error(
                 "the file is empty; declare `pipelines:` with at least one pipeline"
@@ -211,6 +225,7 @@ class _Loader:
         state = self._state_manager(doc, where)
         secrets = self._secrets_settings(doc, where)
         deploy = self._deploy(doc, where)
+        checkpoints = self._checkpoints(doc, where)
         return Project(
             pipelines=tuple(pipelines),
             alert_managers=alerts,
@@ -219,6 +234,7 @@ class _Loader:
             secrets=secrets,
             secret_routes={name: kind for name, (kind, _) in self.routes.items()},
             deploy=deploy,
+            checkpoints=checkpoints,
             source=None if self.file == TEXT_SOURCE else self.file,
         )
 
@@ -233,6 +249,10 @@ class _Loader:
 
     # substitution ---------------------------------------------------------------------------
     def _substitute(self, value: Any, where: _Where, *, allow_params: bool = True) -> Any:
+        if isinstance(value, LineDict | LineList):
+            if id(value) in self._substituted:  # one value behind several aliases: once
+                return value
+            self._substituted.add(id(value))
         if isinstance(value, LineDict):
             if isinstance(value.get("name"), str):
                 value["name"] = self._substitute(
@@ -336,6 +356,8 @@ class _Loader:
             raise where.at(raw.key_line("type")).error(f"{what} needs a `type`")
         try:
             entry = self.registry.lookup(type_name, kind)
+            if entry.origin == "dotted path":
+                self.registry.resolve(entry)  # imports it and checks it is a tdm factory
         except ConfigError as exc:
             raise where.at(raw.key_line("type")).error(_bare(exc)) from None
         config = raw.get("config") or LineDict()
@@ -418,6 +440,24 @@ class _Loader:
                 raise where.at(raw.key_line("aws")).error("`secrets.aws` must be a mapping")
             _check_keys(aws, AWS_SETTINGS, "`secrets.aws`", where)
         return settings
+
+    def _checkpoints(self, doc: LineDict, where: _Where) -> dict[str, Any]:
+        raw = doc.get("checkpoints")
+        if raw is None:
+            return {}
+        where = where.at(doc.key_line("checkpoints"))
+        if isinstance(raw, str) and raw.strip():
+            return {"url": raw}
+        if isinstance(raw, LineDict):
+            _check_keys(raw, ("url", "keep"), "`checkpoints`", where)
+            settings = _plain_dict(raw)
+            url, keep = settings.get("url"), settings.get("keep", False)
+            if isinstance(url, str) and isinstance(keep, bool):
+                return settings
+        raise where.error(
+            "`checkpoints` is a folder URL for resumable runs (checkpoints: "
+            "file:///var/tdm/ckpt) or {url: ..., keep: true|false}"
+        )
 
     def _deploy(self, doc: LineDict, where: _Where) -> dict[str, Any]:
         raw = doc.get("deploy")

@@ -36,7 +36,8 @@ from tdm.errors import ConfigError, TdmError
 
 __all__ = ["PipelineBuilder"]
 
-PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes")
+PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes", "drift")
+DRIFT_POLICIES = ("warn", "fail", "ignore")
 PIPE_KEYS = ("name", "type", "config", "parents", "after", "description")
 # Keys every original tdm pipe carried in its config; the run supplies them now.
 IGNORED_PIPE_CONFIG = ("job_id", "pipeline_id", "pipe_id", "stats", "name")
@@ -78,6 +79,12 @@ class PipelineBuilder:
         if problem:
             raise where.at(item.key_line("schedule")).error(problem)
         description = item.get("description")
+        drift = item.get("drift")
+        if drift is not None and drift not in DRIFT_POLICIES:
+            raise where.at(item.key_line("drift")).error(
+                f"`drift` must be one of {', '.join(DRIFT_POLICIES)} (what a schema change "
+                f"against the last successful run does), got {drift!r}"
+            )
         pipes = item.get("pipes")
         if not isinstance(pipes, LineList) or not pipes:
             raise where.at(item.key_line("pipes")).error(
@@ -97,6 +104,7 @@ class PipelineBuilder:
             secrets=secrets,
             file=self.file,
             line=item.line,
+            drift=drift,
         )
 
     def _pipe_decl(self, raw: Any, where: _Where) -> _Decl:
@@ -248,11 +256,11 @@ class PipelineBuilder:
             raise where.at(decl.type_line).error(_bare(exc)) from None
         kwargs = {k: _plain(v) for k, v in config.items()}
         lines = dict(config.lines)
+        sig = _signature(factory)
         for key in IGNORED_PIPE_CONFIG:
             kwargs.pop(key, None)
         secret = self._secret(kwargs, config, where)
         is_step = bool(getattr(factory, "__tdm_step__", False))
-        sig = _signature(factory)
         if not is_step and sig is not None and _looks_like_plain_step(sig):
             raise where.error(
                 f"{decl.type} is a plain function of a frame; decorate it with @tdm.transform "

@@ -69,6 +69,8 @@ class PipelineSpec:
         pipes: the declared pipes in file order.
         secrets: names of the secrets its effects use.
         file / line: where it was declared.
+        drift: what a schema change against the last successful run does (``warn``,
+            ``fail``, ``ignore``; None: the default, ``warn``).
     """
 
     name: str
@@ -80,6 +82,7 @@ class PipelineSpec:
     secrets: tuple[str, ...] = ()
     file: str | None = None
     line: int | None = None
+    drift: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class Project:
             (``secrets: {type: awssecretsmanager, name: X}``).
         deploy: settings for ``tdm deploy`` (image, namespace, ...).
         source: the file it was loaded from (None for text).
+        checkpoints: where resumable runs keep node outputs (``{url: ..., keep: ...}``).
     """
 
     pipelines: tuple[PipelineSpec, ...]
@@ -109,6 +113,7 @@ class Project:
     secret_routes: Mapping[str, str] = field(default_factory=dict)
     deploy: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    checkpoints: Mapping[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[PipelineSpec]:
         return iter(self.pipelines)

@@ -2,8 +2,11 @@
 
 A name resolves, in order, to:
 
-1. a **dotted path** ``package.module:factory`` (a user's own ``@tdm.transform`` function, or any
-   factory returning a pipe, an effect or a ``Pipeline``): it never collides with anything;
+1. a **dotted path** ``package.module:factory`` naming a *tdm factory*: one made by
+   ``@tdm.transform``, ``@tdm.transform_with_context`` or a source/sink decorator (see
+   :mod:`tdm.core.marks`); it never collides with anything. This is the trust boundary of YAML
+   files: the mark is checked before the factory is called, and a path into the standard library
+   is refused before anything is imported, so a file cannot name ``subprocess:run``;
 2. a **built-in** (``rename_columns``, ``join``, ``read``, ...) or an original tdm class name kept
    as an alias (``renamecolumns``, ``filewriter``, ...);
 3. an **entry point** in the group ``tdm.pipes`` (``tdm.alerts`` / ``tdm.state`` for those
@@ -20,6 +23,10 @@ use: a built-in that this installation does not have gives a clear error, not a 
 'tdm.transforms:union'
 >>> reg.lookup("my_pkg.steps:clean").origin
 'dotted path'
+>>> reg.lookup("subprocess:run")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+tdm.errors.ConfigError: subprocess:run is not a tdm step factory: ... nothing was imported
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import difflib
 import importlib
 import inspect
 import re
+import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +44,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
 
+from tdm.core.marks import factory_kind
 from tdm.errors import ConfigError
 
 __all__ = ["Kind", "Registry", "TypeEntry", "default_registry", "normalize"]
@@ -143,12 +152,75 @@ def _import(entry: TypeEntry) -> Callable[..., Any]:
         raise ConfigError(
             f"module {module_name!r} has no attribute {attr!r} (type {entry.target!r}){hint}"
         ) from None
-    if not callable(found):
+    if entry.origin == "dotted path" and entry.target not in _builtin_targets():
+        _check_tdm_factory(entry, found)
+    elif not callable(found):
         raise ConfigError(
             f"type {entry.target!r} is a {type(found).__name__}, not a factory; point it at a "
-            "@tdm.transform function or a function returning a step, an effect or a Pipeline"
+            "@tdm.transform function"
         )
     return typing.cast(Callable[..., Any], found)
+
+
+_WHAT_KIND = {"pipe": "tdm step factory", "alert": "tdm alert manager", "state": "tdm state store"}
+
+
+def _check_tdm_factory(entry: TypeEntry, found: object) -> None:
+    """Refuse a dotted path to anything but a factory a tdm decorator made (before calling it)."""
+    kind = factory_kind(found)
+    if entry.kind == "pipe" and kind is not None:
+        return
+    what = _WHAT_KIND[entry.kind]
+    if entry.kind != "pipe":
+        raise ConfigError(
+            f"{entry.target} is not a {what}: a YAML file names alert managers and state stores "
+            f"by their built-in type (`tdm types --kind {entry.kind}`) or by a plugin's entry "
+            f"point (group {ENTRY_POINT_GROUPS[entry.kind]}); nothing was called"
+        )
+    if inspect.isfunction(found) and _takes_a_frame(found):
+        fix = (
+            "it is a plain function of a frame: decorate it with @tdm.transform so that YAML can "
+            "configure it (its keyword parameters become `config` keys)"
+        )
+    else:
+        found_what = (
+            "a function"
+            if inspect.isfunction(found) or inspect.isbuiltin(found)
+            else "a class"
+            if inspect.isclass(found)
+            else _with_article(type(found).__name__)
+        )
+        fix = (
+            f"it is {found_what}; a YAML type may name only tdm steps: a built-in, a plugin's "
+            "entry point (group tdm.pipes), or a @tdm.transform / @tdm.transform_with_context "
+            "function"
+        )
+    raise ConfigError(f"{entry.target} is not a {what}: {fix}; nothing was called")
+
+
+def _takes_a_frame(fn: Callable[..., Any]) -> bool:
+    from tdm.config.calls import _looks_like_plain_step  # calls imports this module
+
+    try:
+        return _looks_like_plain_step(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return False
+
+
+def _dotted_path_problem(name: str) -> str | None:
+    """Why ``module:attr`` may not be imported at all, or None."""
+    module, _, attr = name.partition(":")
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts) or not attr.isidentifier():
+        return f"type {name!r} is not a valid dotted path; write package.module:factory"
+    top = parts[0]
+    if top in sys.stdlib_module_names or top in ("__main__", "builtins"):
+        return (
+            f"{name} is not a tdm step factory: {top!r} is a Python standard-library module, and "
+            "a YAML type may name only tdm steps (a built-in, a plugin, or your own "
+            "@tdm.transform function as package.module:factory); nothing was imported"
+        )
+    return None
 
 
 def _entry(
@@ -376,11 +448,9 @@ class Registry:
             raise ConfigError(f"`type` must be a non-empty name, got {type_name!r}")
         name = type_name.strip()
         if ":" in name:
-            module, _, attr = name.partition(":")
-            if not module or not attr or not re.fullmatch(r"[\w.]+", module + attr):
-                raise ConfigError(
-                    f"type {name!r} is not a valid dotted path; write package.module:factory"
-                )
+            problem = _dotted_path_problem(name)
+            if problem is not None:
+                raise ConfigError(problem)
             return TypeEntry(name=name, target=name, kind=kind, origin="dotted path")
         key = (kind, normalize(name))
         found = self._table.get(key) or self._plugins().get(key)
@@ -475,6 +545,17 @@ def _discover(
             )
 
 
+_BUILTIN_TARGETS: frozenset[str] | None = None
+
+
+def _builtin_targets() -> frozenset[str]:
+    """The factories behind the built-in names: trusted under their dotted paths too."""
+    global _BUILTIN_TARGETS
+    if _BUILTIN_TARGETS is None:
+        _BUILTIN_TARGETS = frozenset(entry.target for entry, _ in _builtins())
+    return _BUILTIN_TARGETS
+
+
 _default: Registry | None = None
 
 
@@ -492,3 +573,7 @@ def signature_of(factory: Callable[..., Any]) -> inspect.Signature | None:
         return inspect.signature(factory)
     except (TypeError, ValueError):
         return None
+
+
+def _with_article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 Format = Literal["csv", "parquet", "json", "jsonl"]
-WriteMode = Literal["overwrite", "error_if_exists", "append"]
+WriteMode = Literal["overwrite", "error_if_exists", "append", "upsert"]
 FORMATS: tuple[str, ...] = get_args(Format)
 MODES: tuple[str, ...] = get_args(WriteMode)
 
@@ -212,13 +212,30 @@ class Read(_FileEffect):
 
     arity: ClassVar[int] = 0  # type: ignore[misc]
     path_column: str | None = None
+    incremental: bool = False
+    seen: tuple[tuple[str, str], ...] | None = None
+    """Filled in at run time for an incremental read: the (path, version) pairs earlier
+    successful runs read, to be skipped. None: not an incremental read in progress."""
 
     def default_name(self) -> str:
         return f"read_{_stem(self.uri)}"
 
     def describe(self) -> str:
         extra = f", path_column={self.path_column!r}" if self.path_column else ""
+        if self.incremental:
+            extra += ", incremental=True"
         return f"files.read({self._describe_args()}{extra})"
+
+    def with_cursor(self, value: Any) -> Read:
+        """This read, skipping the files in ``value`` (path -> version) already read.
+
+        >>> Read("in/*.csv", None, incremental=True).with_cursor({"in/a.csv": "1"}).seen
+        (('in/a.csv', '1'),)
+        """
+        import dataclasses
+
+        pairs = tuple(sorted((str(k), str(v)) for k, v in dict(value or {}).items()))
+        return dataclasses.replace(self, incremental=False, seen=pairs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +255,10 @@ class Write(_FileEffect):
     Attributes:
         uri: where to write (see :class:`Read`); a folder when ``partition_by`` is set.
         format: ``csv``, ``parquet``, ``json`` or ``jsonl``.
-        mode: ``overwrite`` (default), ``error_if_exists`` or ``append``.
+        mode: ``overwrite`` (default), ``error_if_exists``, ``append`` or ``upsert``.
         partition_by: columns whose values name sub-folders (``platform=ios/part-....parquet``).
+        key: with ``mode="upsert"``, the columns identifying a row: rows of the frame replace
+            the stored rows with the same key, the others are added.
         options: writer options (e.g. ``sep``, ``compression``; ``storage_options``).
         secret: the name of the secret section with the store's credentials.
 
@@ -250,12 +269,27 @@ class Write(_FileEffect):
     arity: ClassVar[int] = 1  # type: ignore[misc]
     mode: str = "overwrite"
     partition_by: tuple[str, ...] | None = None
+    key: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _FileEffect.__post_init__(self)
         if self.mode not in MODES:
             raise DefinitionError(
                 f"unknown write mode {self.mode!r} for {self.uri!r}; use one of: {', '.join(MODES)}"
+            )
+        if self.key is not None:
+            cols = (self.key,) if isinstance(self.key, str) else tuple(self.key)
+            if not cols or not all(isinstance(c, str) and c for c in cols):
+                raise DefinitionError(
+                    f"key for {self.uri!r} must be a non-empty list of column names, "
+                    f"got {self.key!r}"
+                )
+            object.__setattr__(self, "key", cols)
+        if (self.mode == "upsert") != (self.key is not None):
+            raise DefinitionError(
+                f"files.write({self.uri!r}): mode='upsert' merges rows by key, so it needs "
+                "key=[...] (the columns that identify a row), and key= only means something "
+                "with mode='upsert'"
             )
         if any(c in self.uri for c in "*?["):
             raise DefinitionError(f"cannot write to a glob pattern: {self.uri!r}")
@@ -279,4 +313,6 @@ class Write(_FileEffect):
         extra = f", mode={self.mode!r}"
         if self.partition_by:
             extra += f", partition_by={list(self.partition_by)!r}"
+        if self.key:
+            extra += f", key={list(self.key)!r}"
         return f"files.write({self._describe_args()}{extra})"

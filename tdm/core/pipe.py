@@ -21,6 +21,7 @@ from tdm._types import Frame
 from tdm.core._argcheck import argument_problems, resolved_hints
 from tdm.core.context import RunContext
 from tdm.core.hostile import diagnose
+from tdm.core.marks import mark_factory
 from tdm.errors import StepArgumentError
 
 if TYPE_CHECKING:
@@ -482,7 +483,7 @@ def _make_factory(
         if p.default is not inspect.Parameter.empty or p.kind in empty_variadic
     }
     factory.__tdm_step__ = True  # type: ignore[attr-defined]
-    return factory
+    return mark_factory(factory, "step")
 
 
 def check_arguments(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, overload
 
@@ -19,6 +19,7 @@ import pandas as pd
 from returns.result import Failure, Result, Success
 
 from tdm._types import Frame
+from tdm.core._names import NameMap
 from tdm.core.context import RunContext
 from tdm.core.pipe import VARIADIC, Op, Pipe, PipeError
 from tdm.errors import ArityError, DefinitionError, DuplicateNameError
@@ -48,7 +49,7 @@ class _Argument(Op):
 ARGUMENT = _Argument()
 """The op of the argument node of source-free pipelines such as ``step_a >> step_b``."""
 
-_EMPTY_NAMES: Mapping[str, Node] = {}
+_EMPTY_NAMES = NameMap.EMPTY
 
 
 class Node:
@@ -62,7 +63,7 @@ class Node:
     op: Op
     parents: tuple[Node, ...]
     has_argument: bool
-    named: Mapping[str, Node]
+    named: NameMap
     _hash: int
 
     _table: ClassVar[weakref.WeakValueDictionary[tuple[Any, ...], Node]] = (
@@ -70,7 +71,7 @@ class Node:
     )
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, op: Op, parents: tuple[Node, ...], named: Mapping[str, Node]) -> None:
+    def __init__(self, op: Op, parents: tuple[Node, ...], named: NameMap) -> None:
         self.op = op
         self.parents = parents
         self.has_argument = op is ARGUMENT or any(p.has_argument for p in parents)
@@ -87,7 +88,7 @@ class Node:
             if node is None:
                 node = cls(op, parents, _merge_names(op, parents))
                 if op.explicit_name:
-                    node.named = {**node.named, op.name: node}
+                    node.named = node.named.set(op.name, node)
                 cls._table[key] = node
         return node
 
@@ -124,22 +125,21 @@ def _check_arity(op: Op, count: int) -> None:
     )
 
 
-def _merge_names(op: Op, parents: tuple[Node, ...]) -> Mapping[str, Node]:
+def _merge_names(op: Op, parents: tuple[Node, ...]) -> NameMap:
     """Explicit names visible from a new node; raises on two different nodes with one name."""
     if not parents:
-        merged: Mapping[str, Node] = _EMPTY_NAMES
-    elif len(parents) == 1:
-        merged = parents[0].named
+        merged = _EMPTY_NAMES
     else:
-        base = dict(parents[0].named)
+        merged = parents[0].named
         for parent in parents[1:]:
-            for name, node in parent.named.items():
-                other = base.setdefault(name, node)
-                if other is not node:
-                    raise DuplicateNameError(_duplicate_message(name, other, node))
-        merged = base
-    if op.explicit_name and op.name in merged:
-        raise DuplicateNameError(_duplicate_message(op.name, merged[op.name], None, op))
+            merged, clash = merged.merge(parent.named)
+            if clash is not None:
+                name, first, second = clash
+                raise DuplicateNameError(_duplicate_message(name, first, second))
+    if op.explicit_name:
+        other = merged.get(op.name)
+        if other is not None:
+            raise DuplicateNameError(_duplicate_message(op.name, other, None, op))
     return merged
 
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tdm.core.effect import Effect, SecretNeed
+from tdm.core.incremental import CURSOR, Incremental, fill_cursor
 from tdm.errors import DefinitionError
 
 __all__ = [
@@ -323,7 +324,7 @@ class _RestOptions(Effect):
 
     def _check_common(self) -> None:
         if self.redirects not in REDIRECT_POLICIES:
-            raise ValueError(
+            raise DefinitionError(
                 f"redirects must be 'same-origin' (follow redirects within the request's origin "
                 f"only) or 'any' (follow others too, without credentials), got {self.redirects!r}"
             )
@@ -488,6 +489,7 @@ class HttpGet(_RestOptions):
     json: Any = None
     body: str | bytes | None = None
     paginate: Pagination = NoPagination()
+    incremental: Incremental | None = None
     expect_total: str | None = None
     arity: ClassVar[int] = 0  # type: ignore[misc]
 
@@ -503,6 +505,49 @@ class HttpGet(_RestOptions):
                     f"expect_total={self.expect_total!r}: say where the server states the "
                     "total, e.g. 'header:X-Total-Count' or 'body:meta.total'"
                 )
+        if self.incremental is not None:
+            if not isinstance(self.incremental, Incremental):
+                raise DefinitionError(
+                    "incremental= takes tdm.incremental('column', initial=...), got "
+                    f"{type(self.incremental).__name__}"
+                )
+            if not self._cursor_places():
+                raise DefinitionError(
+                    f"incremental= needs a {CURSOR} placeholder in the URL, a param value or "
+                    f"the body of {redact_url(self.url)!r}, e.g. "
+                    "params={'updated_since': '{cursor}'}"
+                )
+
+    def _cursor_places(self) -> list[str]:
+        places = ["url"] if CURSOR in self.url else []
+        places += [f"params[{k}]" for k, v in self.params if isinstance(v, str) and CURSOR in v]
+        if isinstance(self.body, str) and CURSOR in self.body:
+            places.append("body")
+        if self.json is not None and CURSOR in repr(self.json):
+            places.append("json")
+        return places
+
+    def with_cursor(self, value: Any) -> HttpGet:
+        """This request with ``{cursor}`` filled in by ``value`` (and no cursor left to fill).
+
+        >>> get = HttpGet("https://x.test/items", params=(("since", "{cursor}"),),
+        ...               incremental=Incremental("ts", "2024"))
+        >>> get.with_cursor("2025").params
+        (('since', '2025'),)
+        """
+        params = tuple(
+            (k, fill_cursor(v, value) if isinstance(v, str) else v) for k, v in self.params
+        )
+        body = fill_cursor(self.body, value) if isinstance(self.body, str) else self.body
+        json = _fill_json(self.json, value) if self.json is not None else None
+        return dataclasses.replace(
+            self,
+            url=fill_cursor(self.url, value, in_url=True),
+            params=params,
+            body=body,
+            json=json,
+            incremental=None,
+        )
 
     def default_name(self) -> str:
         return "get_" + _slug(self.url)
@@ -511,6 +556,8 @@ class HttpGet(_RestOptions):
         extra = self._options_text()
         if self.paginate.kind != "none":
             extra = (extra + ", " if extra else "") + f"paginate={self.paginate.kind}"
+        if self.incremental is not None:
+            extra = (extra + ", " if extra else "") + self.incremental.describe()
         if self.expect_total is not None:
             extra = (extra + ", " if extra else "") + f"expect_total={self.expect_total!r}"
         return f"rest.get({redact_url(self.url)!r}{', ' + extra if extra else ''})"
@@ -594,6 +641,16 @@ def _strings(value: Any) -> list[str | SecretField]:
     if isinstance(value, tuple):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+def _fill_json(value: Any, cursor: Any) -> Any:
+    if isinstance(value, str):
+        return fill_cursor(value, cursor)
+    if isinstance(value, FrozenJson):
+        return FrozenJson(tuple((k, _fill_json(v, cursor)) for k, v in value.items))
+    if isinstance(value, tuple):
+        return tuple(_fill_json(v, cursor) for v in value)
+    return value
 
 
 def secret_refs(text: str) -> list[str]:

@@ -64,6 +64,7 @@ class Alert:
     host: str = ""
     nodes: int = 0
     skipped: int = 0
+    drift: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -90,6 +91,8 @@ class Alert:
             out.append(("Skipped nodes", str(self.skipped)))
         if self.error:
             out.append(("Error", _short(self.error)))
+        if self.drift:
+            out.append(("Schema drift", "; ".join(_short(d, 300) for d in self.drift)))
         out.append(("Audit record", f"{self.audit} (run_id {self.run_id})"))
         out.append(("Logs", f"search for run_id={self.run_id}"))
         return out
@@ -119,6 +122,7 @@ class Alert:
             "host": self.host,
             "nodes": self.nodes,
             "skipped": self.skipped,
+            "drift": [_short(d, 300) for d in self.drift],
             "audit": self.audit,
         }
 

@@ -66,6 +66,28 @@ def _matches_format(path: str, fmt: str) -> bool:
     return name.endswith(exts) or (fmt == "parquet" and "." not in name)
 
 
+def _version(info: Mapping[str, Any]) -> str:
+    """A file's version for incremental reads: its ETag, else modification time and size."""
+    for key in ("ETag", "etag", "e_tag"):
+        if info.get(key):
+            return str(info[key]).strip('"')
+    stamp = next((info[k] for k in ("mtime", "LastModified", "last_modified") if info.get(k)), "")
+    return f"{stamp}:{info.get('size', '')}"
+
+
+def _unseen(
+    target: FileTarget, paths: list[str], seen: Sequence[tuple[str, str]]
+) -> dict[str, str]:
+    """Of ``paths``, those not in ``seen`` (path, version) pairs, with their versions."""
+    known = dict(seen)
+    fresh = {}
+    for path in paths:
+        version = _version(target.fs.info(path))
+        if known.get(path) != version:
+            fresh[path] = version
+    return fresh
+
+
 def _expand(target: FileTarget, fmt: str) -> tuple[list[str], str | None, bool]:
     """The files to read in path order, the folder they were found under, and whether the
     URI named several files (a glob or a folder) rather than one."""
@@ -245,6 +267,14 @@ def read_frame(effect: Read, env: EffectEnv) -> Frame:
         target = open_target(effect.uri, effect.secret, effect.options, env)
         uri = target.uri
         paths, root, many = retry(lambda: _expand(target, fmt))
+        versions: dict[str, str] | None = None
+        if effect.seen is not None:  # an incremental read: only files not read before
+            versions = retry(lambda: _unseen(target, paths, effect.seen or ()))
+            paths = [p for p in paths if p in versions]
+            if not paths:
+                empty = pd.DataFrame()
+                empty.attrs["source_versions"] = {}
+                return empty
         arrow = fmt == "parquet" or (fmt == "csv" and _csv_uses_arrow(options))
         try:
             frame, counts = _load(target, paths, fmt, options, arrow, retry)
@@ -268,6 +298,8 @@ def read_frame(effect: Read, env: EffectEnv) -> Frame:
             np.repeat(np.asarray(displays, dtype=object), counts), dtype="str"
         )
     frame.attrs["source_path"] = displays if many else displays[0]
+    if versions is not None:
+        frame.attrs["source_versions"] = versions
     return frame
 
 
@@ -557,7 +589,11 @@ def write_frame(frame: Frame, effect: Write, env: EffectEnv) -> Frame:
                 node=env.node,
                 uri=uri,
             )
-        if effect.partition_by:
+        if effect.mode == "upsert":
+            from tdm.effects.upsert import upsert
+
+            upsert(frame, effect, target, env)
+        elif effect.partition_by:
             _write_partitioned(frame, effect, target, retry, _grace(env))
         elif effect.mode == "append" and _exists(target, target.path):
             _append_single(frame, effect, target, retry, env)

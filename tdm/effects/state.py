@@ -29,15 +29,17 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Self
 
 from tdm.effects.secrets import SecretsProvider, default_secrets, known_values, scrub, tdm_home
+from tdm.errors import StateError
 
 __all__ = [
+    "CursorRecord",
     "FileStore",
     "MemoryStore",
     "NodeRecord",
@@ -82,6 +84,7 @@ class NodeRecord:
     schema: str | None = None
     error: str | None = None
     parents: tuple[str, ...] | None = None
+    restored: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -99,6 +102,7 @@ class NodeRecord:
             "schema": self.schema,
             "error": self.error,
             "parents": list(self.parents) if self.parents is not None else None,
+            "restored": self.restored,
         }
 
     @classmethod
@@ -164,6 +168,24 @@ class RunRecord:
     node_table: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     schemas: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    nodes_total: int | None = None
+    """How many nodes the run had (kept apart from :attr:`node_table` so that a listing
+    without the nodes still counts them; None in records written before it existed)."""
+    nodes_failed: int | None = None
+    """How many of them failed."""
+    resumed_from: str | None = None
+    """The run this one resumed (``tdm.run(resume=...)``), if any."""
+    drift: tuple[str, ...] = ()
+    """Schema changes against the previous successful run of the pipeline."""
+
+    def __post_init__(self) -> None:
+        statuses = self.node_table.get("status") if self.node_table else None
+        if statuses is not None:  # the table, when present, is the truth
+            if self.nodes_total is None:
+                object.__setattr__(self, "nodes_total", len(statuses))
+            if self.nodes_failed is None:
+                failed = sum(1 for st in statuses if st == "FAILURE")
+                object.__setattr__(self, "nodes_failed", failed)
 
     @property
     def nodes(self) -> tuple[NodeRecord, ...]:
@@ -174,6 +196,7 @@ class RunRecord:
         names = table["name"]
         links = table.get("parents")
         out = []
+        restored = table.get("restored") or [False] * len(names)
         for i in range(len(names)):
             fp = table["schema"][i]
             shape = self.schemas.get(fp) if fp is not None else None
@@ -192,6 +215,7 @@ class RunRecord:
                     schema=fp,
                     error=table["error"][i],
                     parents=None if links is None else tuple(names[p] for p in links[i]),
+                    restored=bool(restored[i]),
                 )
             )
         return tuple(out)
@@ -199,6 +223,8 @@ class RunRecord:
     @property
     def node_count(self) -> int:
         """How many nodes the run had."""
+        if self.nodes_total is not None:
+            return self.nodes_total
         return len(self.node_table.get("name") or ())
 
     @property
@@ -213,6 +239,7 @@ class RunRecord:
         out["hook_errors"] = list(self.hook_errors)
         out["node_table"] = {k: list(v) for k, v in self.node_table.items()}
         out["schemas"] = {k: dict(v) for k, v in self.schemas.items()}
+        out["drift"] = list(self.drift)
         return out
 
     def to_json(self) -> str:
@@ -228,11 +255,11 @@ class RunRecord:
         kwargs["params"] = dict(data.get("params") or {})
         kwargs["node_table"] = dict(data.get("node_table") or {})
         kwargs["schemas"] = dict(data.get("schemas") or {})
+        kwargs["drift"] = tuple(data.get("drift") or ())
         return cls(**kwargs)
 
     def summary_row(self) -> dict[str, Any]:
         """The run as one flat row (what ``tdm.history`` shows)."""
-        statuses = self.node_table.get("status") or ()
         return {
             "run_id": self.run_id,
             "pipeline_id": self.pipeline_id,
@@ -243,13 +270,36 @@ class RunRecord:
             "duration_s": self.duration_s,
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
-            "nodes": len(statuses),
-            "failed": sum(1 for st in statuses if st == "FAILURE"),
+            "nodes": self.node_count,
+            "failed": self.nodes_failed or 0,
             "error": self.error,
+            "resumed_from": self.resumed_from,
+            "drift": "; ".join(self.drift) or None,
             "job_id": self.job_id,
             "executor": self.executor,
             "host": self.host,
             "tdm_version": self.tdm_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CursorRecord:
+    """What a store remembers for one node of one pipeline between runs."""
+
+    pipeline_id: str
+    node: str
+    value: Any
+    run_id: str
+    updated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {
+            "pipeline_id": self.pipeline_id,
+            "node": self.node,
+            "value": self.value,
+            "run_id": self.run_id,
+            "updated_at": self.updated_at,
         }
 
 
@@ -337,6 +387,22 @@ class StateStore:
         """This store, resolving its secret (if any) through ``secrets``."""
         return self
 
+    # Memory across runs: per (pipeline id, node), a JSON value (an incremental cursor, the
+    # files a source has read) with the run that stored it. Written only after a run succeeded.
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        """The values stored for ``pipeline_id``'s nodes, by node name."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no cursors")
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        """Store ``values`` (node -> JSON value) for ``pipeline_id`` at once, all or none."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no cursors")
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        """Forget the values of ``pipeline_id`` (one node, or all); the nodes forgotten."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no cursors")
+
     def describe(self) -> str:
         """Where records go (for messages and alerts; never a secret)."""
         return type(self).__name__
@@ -367,6 +433,11 @@ def _matches(
     return status is None or run.status == status.upper()
 
 
+def _json_copy(value: Any) -> Any:
+    """``value`` as a store gives it back (a JSON round trip: no shared mutable state)."""
+    return json.loads(json.dumps(value, default=str))
+
+
 def _page(found: list[RunRecord], offset: int, limit: int | None) -> list[RunRecord]:
     end = None if limit is None else offset + limit
     return found[offset:end]
@@ -383,6 +454,7 @@ class MemoryStore(StateStore):
 
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
+        self._cursors: dict[str, dict[str, CursorRecord]] = {}
         self._lock = threading.Lock()
 
     def begin(self, run: RunRecord) -> None:
@@ -411,12 +483,34 @@ class MemoryStore(StateStore):
         found.sort(key=lambda r: r.started_at, reverse=True)
         return _page(found, offset, limit)
 
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        with self._lock:
+            return dict(self._cursors.get(pipeline_id, {}))
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        stored = {
+            n: CursorRecord(pipeline_id, n, _json_copy(v), run_id, at) for n, v in values.items()
+        }
+        with self._lock:
+            self._cursors.setdefault(pipeline_id, {}).update(stored)
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        with self._lock:
+            known = self._cursors.get(pipeline_id, {})
+            gone = [n for n in known if node is None or n == node]
+            for name in gone:
+                del known[name]
+            return gone
+
     def __getstate__(self) -> dict[str, Any]:
         with self._lock:
-            return {"_runs": dict(self._runs)}
+            return {"_runs": dict(self._runs), "_cursors": dict(self._cursors)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._runs = state["_runs"]
+        self._cursors = state.get("_cursors", {})
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -447,21 +541,42 @@ CREATE TABLE IF NOT EXISTS runs (
     hook_errors TEXT NOT NULL,
     node_table TEXT NOT NULL,
     schemas TEXT NOT NULL,
-    schema_version INTEGER NOT NULL
+    schema_version INTEGER NOT NULL,
+    nodes_total INTEGER,
+    nodes_failed INTEGER,
+    resumed_from TEXT,
+    drift TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_pipeline ON runs (pipeline_id, started_at);
 CREATE INDEX IF NOT EXISTS runs_name ON runs (pipeline_name, started_at);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status, started_at);
 CREATE INDEX IF NOT EXISTS runs_names ON runs (pipeline_name, pipeline_id);
+CREATE TABLE IF NOT EXISTS cursors (
+    pipeline_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    value TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (pipeline_id, node)
+);
 """
 
 _RUN_COLUMNS: Final = (
     "run_id", "job_id", "pipeline_id", "pipeline_name", "tdm_version", "status", "started_at",
     "finished_at", "duration_s", "error", "executor", "host", "rows_in", "rows_out", "params",
-    "plan", "hook_errors", "node_table", "schemas", "schema_version",
+    "plan", "hook_errors", "node_table", "schemas", "schema_version", "nodes_total",
+    "nodes_failed", "resumed_from", "drift",
 )  # fmt: skip
 _LIGHT: Final = tuple(c for c in _RUN_COLUMNS if c not in ("node_table", "schemas", "plan"))
+
+
+_COUNTED: Final = {
+    "nodes_total": "COALESCE(nodes_total, json_array_length(node_table, '$.name'))",
+    "nodes_failed": "COALESCE(nodes_failed, (SELECT count(*) FROM json_each(node_table, "
+    "'$.status') WHERE value = 'FAILURE'))",
+}
+"""Rows written before the counts were kept: count them from the node table, in SQL."""
 
 
 def _dumps(value: Any) -> str:
@@ -474,8 +589,25 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.started_at, run.finished_at, run.duration_s, run.error, run.executor, run.host,
         run.rows_in, run.rows_out, _dumps(dict(run.params)), run.plan,
         _dumps(list(run.hook_errors)), _dumps(run.node_table), _dumps(run.schemas),
-        run.schema_version,
+        run.schema_version, run.nodes_total, run.nodes_failed, run.resumed_from,
+        _dumps(list(run.drift)),
     )  # fmt: skip
+
+
+_ADDED_COLUMNS: Final = {
+    "nodes_total": "INTEGER",
+    "nodes_failed": "INTEGER",
+    "resumed_from": "TEXT",
+    "drift": "TEXT",
+}
+"""Columns added after the first release: a database made before them gets them on open."""
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for name, kind in _ADDED_COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
 
 def _private_file(path: Path) -> None:
@@ -567,6 +699,7 @@ class SQLiteStore(StateStore):
                 # WAL lets readers and one writer work at once; the mode persists in the file.
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_DDL)
+                _migrate(conn)
                 self._ready = True
             # In WAL mode NORMAL never corrupts the file; a power cut may lose the last runs.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -611,15 +744,35 @@ class SQLiteStore(StateStore):
         since: str | datetime | None = None,
         until: str | datetime | None = None,
     ) -> list[RunRecord]:
-        where, args = _where(self._connect(), pipeline, status, since, until)
+        with self._reading():
+            where, args = _where(self._connect(), pipeline, status, since, until)
         wanted = _RUN_COLUMNS if nodes else _LIGHT
-        sql = f"SELECT {', '.join(wanted)} FROM runs{where}"
+        sql = f"SELECT {', '.join(_COUNTED.get(c, c) for c in wanted)} FROM runs{where}"
         sql += " ORDER BY started_at DESC, rowid DESC"
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if limit is None else int(limit), int(offset)]
-        found = self._connect().execute(sql, args).fetchall()
+        found = self._read(sql, args).fetchall()
         return [_run_from_row(wanted, row) for row in found]
+
+    def _read(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        """Run a query (its cursor)."""
+        with self._reading():
+            return self._connect().execute(sql, args)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A file that is not a readable audit database is a clear StateError."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StateError(
+                f"cannot read the audit store {self.describe()}: {exc}; it is not a readable "
+                "tdm audit database (corrupt, another kind of file, or in a folder where "
+                "SQLite cannot create its -wal/-shm files): move it aside (the next run "
+                "starts a new one) or point --state at the right file"
+            ) from None
 
     def count(
         self,
@@ -629,23 +782,62 @@ class SQLiteStore(StateStore):
         since: str | datetime | None = None,
         until: str | datetime | None = None,
     ) -> int:
-        where, args = _where(self._connect(), pipeline, status, since, until)
-        row = self._connect().execute(f"SELECT count(*) FROM runs{where}", args).fetchone()
+        with self._reading():
+            where, args = _where(self._connect(), pipeline, status, since, until)
+        row = self._read(f"SELECT count(*) FROM runs{where}", args).fetchone()
         return int(row[0])
 
     def pipelines(self) -> list[tuple[str, str]]:
         sql = "SELECT DISTINCT pipeline_id, pipeline_name FROM runs ORDER BY 1, 2"
-        return [(str(a), str(b)) for a, b in self._connect().execute(sql).fetchall()]
+        return [(str(a), str(b)) for a, b in self._read(sql, ()).fetchall()]
 
     def get(self, run_id: str) -> RunRecord:
-        row = (
-            self._connect()
-            .execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,))
-            .fetchone()
-        )
+        row = self._read(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.describe()}")
         return _run_from_row(_RUN_COLUMNS, row)
+
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        rows = (
+            self._connect()
+            .execute(
+                "SELECT node, value, run_id, updated_at FROM cursors WHERE pipeline_id = ?",
+                (pipeline_id,),
+            )
+            .fetchall()
+        )
+        return {
+            node: CursorRecord(pipeline_id, node, json.loads(value), run_id, at)
+            for node, value, run_id, at in rows
+        }
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        conn = self._connect()
+        rows = [(pipeline_id, n, _dumps(v), run_id, at) for n, v in values.items()]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self.close()
+            raise
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        gone = [n for n in self.cursors(pipeline_id) if node is None or n == node]
+        conn = self._connect()
+        if node is None:
+            conn.execute("DELETE FROM cursors WHERE pipeline_id = ?", (pipeline_id,))
+        else:
+            conn.execute(
+                "DELETE FROM cursors WHERE pipeline_id = ? AND node = ?", (pipeline_id, node)
+            )
+        return gone
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "timeout": self.timeout}
@@ -686,6 +878,7 @@ def _run_from_row(columns: Sequence[str], row: Sequence[Any]) -> RunRecord:
         if key in values:
             values[key] = json.loads(values[key])
     values["hook_errors"] = tuple(json.loads(values["hook_errors"]))
+    values["drift"] = tuple(json.loads(values.get("drift") or "[]"))
     return RunRecord(**values)
 
 
@@ -820,6 +1013,49 @@ class FileStore(StateStore):
                 break
         out.sort(key=lambda r: r.started_at, reverse=True)
         return _page(out, offset, limit)
+
+    def _cursor_path(self, pipeline_id: str) -> tuple[Any, str]:
+        fs, root = self._fs()
+        return fs, f"{root}/cursors/{_safe(pipeline_id)}.json"
+
+    def cursors(self, pipeline_id: str) -> dict[str, CursorRecord]:
+        fs, path = self._cursor_path(pipeline_id)
+        with contextlib.suppress(Exception):
+            fs.invalidate_cache(path)
+        if not fs.exists(path):
+            return {}
+        data = json.loads(fs.cat_file(path).decode())
+        return {
+            node: CursorRecord(pipeline_id, node, item["value"], item["run_id"], item["updated_at"])
+            for node, item in data.items()
+        }
+
+    def _put_cursors(self, pipeline_id: str, records: Mapping[str, CursorRecord]) -> None:
+        fs, path = self._cursor_path(pipeline_id)
+        data = _dumps({n: r.as_dict() for n, r in records.items()}).encode()
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if "file" in protocols:  # one object replaced at once: a reader sees old or new
+            tmp = f"{path}.{os.getpid()}.tmp"
+            fs.pipe_file(tmp, data)
+            fs.mv(tmp, path)
+        else:  # object stores: a single PUT replaces the object atomically
+            fs.pipe_file(path, data)
+
+    def commit_cursors(
+        self, pipeline_id: str, run_id: str, values: Mapping[str, Any], *, at: str
+    ) -> None:
+        records = self.cursors(pipeline_id)
+        for node, value in values.items():
+            records[node] = CursorRecord(pipeline_id, node, _json_copy(value), run_id, at)
+        self._put_cursors(pipeline_id, records)
+
+    def reset_cursors(self, pipeline_id: str, node: str | None = None) -> list[str]:
+        records = self.cursors(pipeline_id)
+        gone = [n for n in records if node is None or n == node]
+        if gone:
+            self._put_cursors(pipeline_id, {n: r for n, r in records.items() if n not in gone})
+        return gone
 
     def describe(self) -> str:
         return f"files:{self.url}"

@@ -24,7 +24,6 @@ from tdm.core.context import RunContext
 from tdm.core.pipeline import Pipeline
 from tdm.effects.logging import bind_run, unbind
 from tdm.effects.secrets import scrub
-from tdm.errors import StateError
 from tdm.interpreter.hooks import Hook
 from tdm.interpreter.report import NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
@@ -251,6 +250,8 @@ def _node_table(
     }
     position = {n.name: i for i, n in enumerate(nodes)}
     table["parents"] = [[position[p] for p in n.parents if p in position] for n in nodes]
+    if report.resumed_from is not None:
+        table["restored"] = [n.restored for n in nodes]
     return table, schemas
 
 
@@ -280,6 +281,8 @@ def run_record(report: RunReport, pipeline: Pipeline | None, *, final: bool = Tr
         hook_errors=tuple(report.hook_errors),
         node_table=table,
         schemas=schemas,
+        resumed_from=report.resumed_from,
+        drift=tuple(report.drift),
     )
     return redact(record)
 
@@ -330,10 +333,13 @@ class StateHook(Hook):
                 where, self.attempts, report.run_id, cause, record.to_json(),
                 extra={"event": "audit_failed", "status": str(report.status)},
             )  # fmt: skip
-            raise StateError(
+            report.audit_saved = False
+            report.hook_errors.append(
                 f"audit record of run {report.run_id} not saved to {where} after "
                 f"{self.attempts} attempt(s): {cause} (the record is in the ERROR log)"
-            ) from None
+            )
+            return
+        report.audit_saved = True
 
 
 _LAST_STATUS: dict[str, str] = {}
@@ -363,6 +369,7 @@ def build_alert(kind: Kind, report: RunReport, *, audit: str) -> Alert:
         host=_host(),
         nodes=len(report.nodes),
         skipped=skipped,
+        drift=tuple(scrub(d) for d in report.drift),
     )
 
 

@@ -82,6 +82,8 @@ class NodeReport:
         column_dtypes: the output frame's dtypes, one per column (see ``dtypes``).
         error: the failure, or the reason for a skip.
         supplied: whether the frame came from ``tdm.run(inputs=...)`` instead of the node.
+        restored: whether the output came from a checkpoint (a resumed run) instead of the
+            node running.
     """
 
     name: str
@@ -98,6 +100,7 @@ class NodeReport:
     error: PipeError | None = None
     supplied: bool = False
     column_dtypes: Any = None
+    restored: bool = False
 
     @property
     def dtypes(self) -> tuple[str, ...] | None:
@@ -138,6 +141,7 @@ class NodeReport:
             "rows_out": self.rows_out,
             "columns": list(self.columns) if self.columns is not None else None,
             "error": self.error.message if self.error else None,
+            "restored": self.restored,
         }
 
 
@@ -156,6 +160,12 @@ class RunReport:
         executor: the executor's name.
         pipeline_name: a human name for the pipeline (audit trail, alerts, logs).
         hook_errors: what observers (audit store, alerters, user hooks) failed to do.
+        cursors: the incremental cursors this run committed, by node (empty if none or if
+            the run failed: then the cursors stay where they were).
+        resumed_from: the run this one resumed, if any.
+        drift: schema changes against the previous successful run (see ``tdm.run(drift=)``).
+        audit_saved: whether the run's audit record was saved: True, False (the reason is in
+            ``hook_errors``), or None when the runtime has no audit store.
     """
 
     run_id: str
@@ -172,6 +182,10 @@ class RunReport:
     executor: str = "sequential"
     hook_errors: list[str] = field(default_factory=list)
     pipeline_name: str = ""
+    cursors: dict[str, Any] = field(default_factory=dict)
+    resumed_from: str | None = None
+    drift: list[str] = field(default_factory=list)
+    audit_saved: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -204,6 +218,11 @@ class RunReport:
                 run_id=self.run_id,
             )
         return self.outputs[name]
+
+    @property
+    def restored(self) -> list[str]:
+        """The nodes restored from checkpoints (a resumed run)."""
+        return [n.name for n in self.nodes.values() if n.restored]
 
     @property
     def failed(self) -> list[NodeReport]:

@@ -21,6 +21,7 @@ from tdm.core.pipeline import ARGUMENT, Pipeline
 from tdm.effects.logging import RUN_CONTEXT
 from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
+from tdm.interpreter.drift import check_policy
 from tdm.interpreter.executors import (
     _WALL_OFFSET,
     Executor,
@@ -34,6 +35,7 @@ from tdm.interpreter.executors import (
     resolve,
 )
 from tdm.interpreter.hooks import Hook, overrides
+from tdm.interpreter.memory import RunMemory, memory_for
 from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
 from tdm.interpreter.progress import progress_hook
 from tdm.interpreter.report import NodeMap, NodeReport, RunReport, Status
@@ -57,6 +59,8 @@ def run(
     job_id: str | None = None,
     run_id: str | None = None,
     pipeline_name: str | None = None,
+    resume: RunReport | str | None = None,
+    drift: str = "warn",
 ) -> RunReport:
     """Run ``pipeline``: perform its effects, call its steps, and report on every node.
 
@@ -73,6 +77,14 @@ def run(
         pipeline_id / job_id / run_id: identifiers for the audit trail (generated if omitted).
         pipeline_name: a human name for logs, the audit trail and alerts (default: the
             pipeline id if given, else the output node names).
+        resume: a failed run (its RunReport or run id) to resume: nodes whose output is in the
+            runtime's checkpoints are restored from there (no request, no write repeated), the
+            others run. Needs ``Runtime(checkpoints=...)`` for both runs and the same
+            pipeline id (a report's is used when ``pipeline_id`` is not given).
+        drift: what a change in a source's schema (a new, missing or retyped column) since
+            the last successful run of the pipeline does: ``"warn"`` (default; reported in
+            ``report.drift``, the logs, alerts and the audit trail), ``"fail"`` (the source
+            fails before anything is written) or ``"ignore"``.
 
     Returns:
         A :class:`RunReport`. A failing node never raises here: it is reported as FAILURE and
@@ -98,6 +110,8 @@ def run(
         job_id=job_id,
         run_id=run_id,
         pipeline_name=pipeline_name,
+        resume=resume,
+        drift=drift,
     ).run()
 
 
@@ -114,6 +128,8 @@ def _scheduler_for(
     job_id: str | None,
     run_id: str | None,
     pipeline_name: str | None = None,
+    resume: RunReport | str | None = None,
+    drift: str = "warn",
 ) -> _Scheduler:
     """Everything ``run`` sets up before the first node (shared with ``run_partitions``)."""
     if isinstance(pipeline, Op):
@@ -127,12 +143,22 @@ def _scheduler_for(
     plan = pipeline.plan
     supplied = _check_inputs(pipeline, dict(inputs or {}))
     rid = run_id or uuid.uuid4().hex
+    if pipeline_id is None and isinstance(resume, RunReport):
+        pipeline_id = resume.pipeline_id
+    pid = pipeline_id or pipeline.fingerprint()
+    origin = _origin_of(resume)
+    remembered, memory = memory_for(
+        pipeline, runtime, pid, rid, supplied, origin, check_policy(drift)
+    )
     context = RunContext(
         started_at=runtime.clock(),
         run_id=rid,
         job_id=job_id or rid,
-        pipeline_id=pipeline_id or pipeline.fingerprint(),
+        pipeline_id=pid,
         params=dict(params or {}),
+        previous_run_id=remembered.previous_run_id,
+        cursors=remembered.cursors,
+        resumed_from=origin,
     )
     chosen = resolve(executor, max_workers=max_workers)
     nodes = NodeMap(
@@ -154,9 +180,22 @@ def _scheduler_for(
         pipeline_name=pipeline_name
         or pipeline_id
         or ", ".join(plan.names[i] for i in plan.outputs),
+        resumed_from=origin,
     )
     hooks = _Hooks(list(runtime.hooks) + _service_hooks(runtime))
-    return _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
+    scheduler = _Scheduler(pipeline, context, runtime, chosen, supplied, report, hooks, fail_fast)
+    scheduler.memory = memory
+    return scheduler
+
+
+def _origin_of(resume: RunReport | str | None) -> str | None:
+    if resume is None or isinstance(resume, str):
+        return resume
+    if isinstance(resume, RunReport):
+        return resume.run_id
+    raise InputError(
+        f"resume= takes the RunReport of a failed run or its run id, got {type(resume).__name__}"
+    )
 
 
 _ROWS: weakref.WeakKeyDictionary[Pipeline, list[tuple[str, str, str, tuple[str, ...]]]] = (
@@ -356,6 +395,8 @@ class _Scheduler:
     """At most this many nodes handed to the executor at once (None: no limit)."""
     collect_outputs = True
     """Bring the output nodes' frames to the caller (``report.outputs``)."""
+    memory: RunMemory | None = None
+    """Cursors, checkpoints, drift: set only for a run that needs them."""
 
     def __init__(
         self,
@@ -401,7 +442,10 @@ class _Scheduler:
             self.executor.open()
             try:
                 self._call("before_run", pipeline=self.pipeline)
-                if type(self.executor) is Sequential and self.max_in_flight is None:
+                # A run with memory (cursors, checkpoints, drift) takes the general loop,
+                # where its hooks are; the lean inline loop stays free of them.
+                lean = self.max_in_flight is None and self.memory is None
+                if type(self.executor) is Sequential and lean:
                     self._loop_inline()
                 else:
                     self._loop()
@@ -415,6 +459,8 @@ class _Scheduler:
             interrupted = exc
             self._abort(f"run interrupted by {type(exc).__name__}: {exc}".rstrip(": "))
         self._finish()
+        if self.memory is not None:
+            self.memory.finish(report, self.runtime.clock().isoformat())
         hooks.call_safely("after_run", report, run=self.context, pipeline=self.pipeline)
         if interrupted is not None and not isinstance(interrupted, Exception):
             raise interrupted
@@ -638,6 +684,9 @@ class _Scheduler:
         if self.stopping:
             self._skip(i, "not started: fail_fast stopped the run", ready)
             return True
+        if self.memory is not None and self.memory.restores(i):
+            self._restore(i, ready)
+            return True
         if not self.supplied:
             return False
         name = plan.names[i]
@@ -654,6 +703,27 @@ class _Scheduler:
             return True
         return False
 
+    def _restore(self, i: int, ready: deque[int]) -> None:
+        """Node ``i`` from its checkpoint (a resumed run): SUCCESS, restored, not run."""
+        assert self.memory is not None
+        record = self.records[i]
+        record.restored = True
+        try:
+            frame = self.memory.restore(i)
+        except Exception as exc:
+            error = PipeError(record.name, scrub(f"checkpoint could not be read: {exc}"))
+            outcome = NodeOutcome(Status.FAILURE, None, error, 0.0, 0.0, 0.0, 0, None, None)
+            self._record(i, outcome, self.executor.done_handle(outcome), ready)
+            return
+        if frame is None:  # nothing downstream runs: no need to read it
+            outcome = NodeOutcome(Status.SUCCESS, None, None, 0.0, 0.0, 0.0, 0, None, None)
+        else:
+            outcome = NodeOutcome(
+                Status.SUCCESS, frame, None, 0.0, 0.0, 0.0, 0, len(frame), frame.columns,
+                dtypes_of(frame),
+            )  # fmt: skip
+        self._record(i, outcome, self.executor.done_handle(outcome), ready)
+
     def _submit(self, i: int) -> Any:
         plan, unsubmitted, retained = self.plan, self.unsubmitted, self.retained
         parents = plan.parents[i]
@@ -661,7 +731,10 @@ class _Scheduler:
         for p in parents:
             unsubmitted[p] -= 1
             share.append(unsubmitted[p] > 0 or retained[p])
-        task = NodeTask(i, plan.names[i], plan.nodes[i].op, self.context, tuple(share))
+        op = plan.nodes[i].op
+        if self.memory is not None:
+            op = self.memory.prepare(i, op)
+        task = NodeTask(i, plan.names[i], op, self.context, tuple(share))
         record = self.records[i]
         record.status = Status.RUNNING
         self._call("before_node", node=record)
@@ -674,6 +747,12 @@ class _Scheduler:
         return handle
 
     def _record(self, i: int, outcome: NodeOutcome, handle: Any, ready: deque[int]) -> None:
+        if (
+            self.memory is not None
+            and outcome.status is Status.SUCCESS
+            and not self.records[i].restored
+        ):
+            outcome = self._remember(i, outcome, handle)
         record = self.records[i]
         record.status = outcome.status
         if not record.supplied:
@@ -693,6 +772,24 @@ class _Scheduler:
                 self.stopping = True
         self._call("after_node", node=record)
         self._release_children(i, ready)
+
+    def _remember(self, i: int, outcome: NodeOutcome, handle: Any) -> NodeOutcome:
+        memory = self.memory
+        assert memory is not None
+        if not memory.wants(i):
+            return outcome
+        error = memory.check_drift(i, outcome.columns, outcome.dtypes)
+        if error is not None:
+            self.stopping = True  # drift='fail': nothing else starts, so nothing is written
+        elif memory.needs_frame(i):
+            frame = outcome.frame if outcome.frame is not None else self.executor.fetch(handle)
+            error = memory.observe(i, frame)
+        if error is None:
+            return outcome
+        return NodeOutcome(
+            Status.FAILURE, None, error, outcome.start, outcome.stop, outcome.duration_s,
+            outcome.rows_in, None, None,
+        )  # fmt: skip
 
     def _skip(self, i: int, reason: str, ready: deque[int]) -> None:
         record = self.records[i]

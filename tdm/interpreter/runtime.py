@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the audit store (sqlite3) and alerts (ssl) load when a run 
     import httpx
 
     from tdm.effects.alerts import Alerter
+    from tdm.effects.checkpoints import CheckpointStore
     from tdm.effects.state import StateStore
 
 __all__ = ["Runtime"]
@@ -41,6 +42,11 @@ class Runtime:
         alerters: who to tell when a run fails; see :mod:`tdm.alerts`.
         progress: show live progress (None: only on an interactive terminal or notebook).
         options: free-form settings for plugins, by name.
+        checkpoints: where node outputs are kept so a failed run can be resumed (any fsspec
+            URL, e.g. ``"file:///var/tdm/ckpt"``, or a ``tdm.checkpoints.store(...)``); None:
+            no checkpoints. See ``tdm.run(resume=...)``.
+        keep_checkpoints: keep a pipeline's checkpoints after a successful run (by default
+            they are removed then; ``tdm checkpoints prune`` removes old ones).
 
     >>> rt = Runtime(files="memory://")
     >>> rt.files, rt.evolve(files="/tmp").files
@@ -56,6 +62,8 @@ class Runtime:
     alerters: Sequence[Alerter] = ()
     progress: bool | None = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    checkpoints: str | CheckpointStore | None = None
+    keep_checkpoints: bool = False
 
     @classmethod
     def default(cls) -> Runtime:

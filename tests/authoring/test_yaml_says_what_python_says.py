@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import tdm
+from tdm.errors import ConfigError
 from tdm.transforms import aggregate, assign, filter_rows, guard, rename_columns, when
 
 
@@ -174,3 +175,19 @@ def test_the_ambiguous_list_aggregation_fails_validate_with_the_fix(tmp_path: Pa
         assert done.returncode == 2, done.stdout + done.stderr
         assert "'number' is not an aggregation function" in done.stderr
         assert "{'incident_count': {'column': 'number', 'func': 'size'}}" in done.stderr
+
+
+def test_a_step_inside_when_follows_the_same_rules(tmp_path: Path) -> None:
+    config = _project(
+        tmp_path,
+        """      - name: Size
+        type: when
+        config:
+          parents: [Orders]
+          predicate: "amount.sum() > 100"
+          then: {type: subprocess:run, config: {args: [touch, PWNED]}}
+""",
+    )
+    with pytest.raises(ConfigError):
+        tdm.load_yaml(config)
+    assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()

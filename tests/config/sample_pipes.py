@@ -9,6 +9,7 @@ import pandas as pd
 
 import tdm
 from tdm.core import Effect
+from tdm.core.marks import mark_factory
 from tdm.effects import EffectEnv, handle
 
 
@@ -58,8 +59,13 @@ def _numbers(effect: Numbers, frames: tuple[pd.DataFrame, ...], env: EffectEnv) 
     return pd.DataFrame({"a": range(effect.n), "b": range(effect.n)})
 
 
+# Marked as the source/sink decorators will mark the factories they generate: YAML may name
+# only marked factories.
 def numbers(*, n: int = 3, label: str | None = None) -> tdm.Pipeline:
     return tdm.Pipeline.of(Numbers(n=n, label=label))
+
+
+mark_factory(numbers, "source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,9 @@ def _sink(effect: Sink, frames: tuple[pd.DataFrame, ...], env: EffectEnv) -> pd.
 
 def sink(target: str, *, secret: str | None = None, label: str | None = None) -> Sink:
     return Sink(target, secret=secret, label=label)
+
+
+mark_factory(sink, "sink")
 
 
 @tdm.transform

@@ -266,3 +266,10 @@ def test_after_makes_a_read_back_wait_for_the_write(tmp_path: Path) -> None:
         """)
     with pytest.raises(ConfigError, match="sort does not wait for other pipes"):
         tdm.load(step)
+
+
+def test_the_cli_resume_flag_means_the_jobs_last_failed_run() -> None:
+    from tdm import cli
+    from tdm.config.job import LAST_FAILED
+
+    assert cli._LAST_FAILED == LAST_FAILED

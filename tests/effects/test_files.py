@@ -65,7 +65,7 @@ def test_unknown_extension_suggests_format() -> None:
     with pytest.raises(DefinitionError, match="unknown file format 'xml'"):
         files.read("a.csv", format="xml")  # type: ignore[arg-type]
     with pytest.raises(DefinitionError, match="unknown write mode"):
-        files.write("a.csv", mode="upsert")  # type: ignore[arg-type]
+        files.write("a.csv", mode="merge")  # type: ignore[arg-type]
 
 
 def test_credentials_in_options_are_refused() -> None:

@@ -131,26 +131,8 @@ def test_fields_that_newer_records_carry_show_when_present() -> None:
     """Records from a newer tdm (resumed runs, drift, restored nodes) show what they have."""
     import dataclasses
 
-    from tdm.effects.state import NodeRecord
     from tdm.ui.pages import run_section, runs_table
     from tdm.ui.report import _links
-
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class NewerNode(NodeRecord):
-        restored: bool = False
-
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class NewerRun(RunRecord):
-        resumed_from: str | None = None
-        drift: tuple[str, ...] = ()
-
-        @property
-        def nodes(self) -> tuple[NodeRecord, ...]:
-            return tuple(
-                NewerNode(**{f.name: getattr(n, f.name) for f in dataclasses.fields(n)},
-                          restored=n.name == "a")
-                for n in RunRecord.nodes.fget(self)  # type: ignore[attr-defined]
-            )  # fmt: skip
 
     store = tdm.state.memory()
     import pandas as pd
@@ -158,8 +140,10 @@ def test_fields_that_newer_records_carry_show_when_present() -> None:
     tdm.run(tdm.inputs.frame("a"), inputs={"a": pd.DataFrame({"x": [1]})},
             runtime=tdm.Runtime(state=store))  # fmt: skip
     base = store.runs()[0]
-    newer = NewerRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(RunRecord)},
-                     resumed_from="origin-run-1", drift=("a: column y added",))  # fmt: skip
+    table = {**base.node_table, "restored": [n.name == "a" for n in base.nodes]}
+    newer = dataclasses.replace(
+        base, resumed_from="origin-run-1", drift=("a: column y added",), node_table=table
+    )
     links = _links({"origin-run-1"})
     page = run_section(newer, links)
     assert 'href="#run-origin-run-1"' in page and "origin-run-1" in page
