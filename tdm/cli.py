@@ -331,6 +331,17 @@ def _component(spec: ComponentSpec, kind: Kind) -> Any:
     "--dry-run", is_flag=True, help="Print the plan (effects, secrets by name); run nothing."
 )
 @click.option(
+    "--explain",
+    is_flag=True,
+    help="Print what each pipeline pushes into its file reads (columns kept, row filters); "
+    "run nothing.",
+)
+@click.option(
+    "--no-optimize",
+    is_flag=True,
+    help="Run the plan as written: no column pruning or filter pushdown into reads.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["auto", "json", "text"]),
     default="auto",
@@ -399,6 +410,8 @@ def run(
     scheduler: str | None,
     max_workers: int | None,
     dry_run: bool,
+    explain: bool,
+    no_optimize: bool,
     log_format: str,
     log_level: str,
     progress: bool | None,
@@ -427,6 +440,11 @@ def run(
 
         text = plan_text(project, chosen)
         click.echo(json.dumps({"dry_run": True, "plan": text}) if as_json else text)
+        return
+    if explain:
+        plans = {spec.name: spec.pipeline.explain() for spec in chosen}
+        lines = [f"{name}:\n  " + text.replace("\n", "\n  ") for name, text in plans.items()]
+        click.echo(json.dumps({"explain": plans}) if as_json else "\n".join(lines))
         return
     frames = _read_inputs(inputs)
     if progress is None or as_json:
@@ -465,6 +483,7 @@ def run(
                 pipeline_name=spec.name,
                 resume=_resume_target(resume, spec, runtime),
                 drift=drift or spec.drift or "warn",
+                optimize=not no_optimize,
             )
             if as_json:
                 from tdm.interpreter.summary import run_record
