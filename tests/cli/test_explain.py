@@ -28,8 +28,7 @@ def test_explain_prints_the_columns_each_read_keeps_and_runs_nothing(tmp_path: P
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "Orders Demo:",
-        "  Read Orders: columns ['order_id', 'quantity', 'state', 'unit_price'] "
-        "(others skipped)",
+        "  Read Orders: columns ['order_id', 'quantity', 'state', 'unit_price'] (others skipped)",
     ]
     assert not out.exists()
     as_json = CliRunner().invoke(cli, ["run", DEMO, "--explain", "--log-format", "json"])
