@@ -20,6 +20,7 @@ from tdm.config._yaml import LineDict, LineList
 from tdm.config.calls import (
     _accepts,
     _apply_renames,
+    _binds,
     _describe_type,
     _hints,
     _looks_like_plain_step,
@@ -55,6 +56,8 @@ class PipelineBuilder:
         self.file = file
         self.registry = registry
         self.routes = routes
+        # type name -> (entry, factory): a file names a few types many times
+        self._factories: dict[str, tuple[TypeEntry, Callable[..., Any]]] = {}
 
     # pipelines ------------------------------------------------------------------------------
     def pipeline(self, item: Any, where: _Where) -> PipelineSpec:
@@ -211,14 +214,7 @@ class PipelineBuilder:
     # one pipe ---------------------------------------------------------------------------------
     def _pipe(self, decl: _Decl, parents: list[Pipeline]) -> tuple[Pipeline, PipeSpec]:
         where, config = decl.where, decl.config
-        try:
-            entry = self.registry.lookup(decl.type)
-        except ConfigError as exc:
-            raise where.at(decl.type_line).error(_bare(exc)) from None
-        try:
-            factory = self.registry.resolve(entry)
-        except ConfigError as exc:
-            raise where.at(decl.type_line).error(_bare(exc)) from None
+        entry, factory = self._factory(decl)
         kwargs = {k: _plain(v) for k, v in config.items()}
         lines = dict(config.lines)
         sig = _signature(factory)
@@ -276,6 +272,19 @@ class PipelineBuilder:
         pipeline = self._connect(decl, entry, made, parents)
         return pipeline, PipeSpec(decl.name, decl.type, tuple(decl.parents), secret, where.line)
 
+    def _factory(self, decl: _Decl) -> tuple[TypeEntry, Callable[..., Any]]:
+        """The registry entry of the pipe's type and its factory (checked and imported once)."""
+        found = self._factories.get(decl.type)
+        if found is not None:
+            return found
+        try:
+            entry = self.registry.lookup(decl.type)
+            factory = self.registry.resolve(entry)
+        except ConfigError as exc:
+            raise decl.where.at(decl.type_line).error(_bare(exc)) from None
+        self._factories[decl.type] = entry, factory
+        return entry, factory
+
     def _branch(self, decl: _Decl, key: str, value: Any) -> Pipe | Pipeline | None:
         """``then:`` / ``otherwise:`` of ``when``: a step ``{type, config}`` or a list of them,
         built by the same registry as pipes (so the same trust rules apply)."""
@@ -332,7 +341,8 @@ class PipelineBuilder:
                         f"{_suggest(key, accepted)}accepted keys: {', '.join(accepted) or '(none)'}"
                     )
         try:
-            sig.bind(*args, **kwargs)
+            if not _binds(sig, args, kwargs):
+                sig.bind(*args, **kwargs)
         except TypeError:
             missing = [
                 n
