@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from tdm._types import Frame
     from tdm.config import load_yaml
+    from tdm.config.job import Job, load
     from tdm.core import (
         Pipe,
         PipeError,
@@ -66,6 +67,7 @@ __version__ = "1.0.0.dev0"
 __all__ = [
     "Frame",
     "Hook",
+    "Job",
     "NodeReport",
     "Pipe",
     "PipeError",
@@ -88,6 +90,7 @@ __all__ = [
     "incremental",
     "inputs",
     "join",
+    "load",
     "load_yaml",
     "logging",
     "pipe",
@@ -121,6 +124,8 @@ _SUBMODULES = frozenset(
 _ATTRIBUTES: dict[str, str] = {
     "Frame": "tdm._types",
     "load_yaml": "tdm.config",
+    "Job": "tdm.config.job",
+    "load": "tdm.config.job",
     "Pipe": "tdm.core",
     "PipeError": "tdm.core",
     "Pipeline": "tdm.core",

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Final, Literal
 
 from tdm.effects.alerts import Alert, Alerter, EmailAlerter, NullAlerter, WebhookAlerter
+from tdm.errors import DefinitionError
 
 __all__ = [
     "Alert",
@@ -47,10 +48,10 @@ def _recipients(to: str | Sequence[str]) -> tuple[str, ...]:
     items = (to,) if isinstance(to, str) else tuple(to)
     items = tuple(a.strip() for a in items if a and a.strip())
     if not items:
-        raise ValueError("an email alerter needs at least one address: to='ops@example.com'")
+        raise DefinitionError("an email alerter needs at least one address: to='ops@example.com'")
     for address in items:
         if "@" not in address:
-            raise ValueError(f"{address!r} is not an email address (expected name@domain)")
+            raise DefinitionError(f"{address!r} is not an email address (expected name@domain)")
     return items
 
 
@@ -94,7 +95,7 @@ def email(
     """
     if preset is not None:
         if preset not in PRESETS:
-            raise ValueError(f"unknown email preset {preset!r}; use 'gmail' or 'outlook'")
+            raise DefinitionError(f"unknown email preset {preset!r}; use 'gmail' or 'outlook'")
         p_host, p_port, p_security = PRESETS[preset]
         host, port, security = host or p_host, port or p_port, security or p_security
     if security is None and ssl:
@@ -102,15 +103,17 @@ def email(
     elif security is None and starttls:
         security = "starttls"
     if host is None:
-        raise ValueError(
+        raise DefinitionError(
             "an email alerter needs an SMTP server: host='smtp.example.com' (with port= and "
             "security='ssl'|'starttls'), or preset='gmail' / 'outlook'"
         )
     security = security or ("ssl" if port == 465 else "starttls")
     if security not in _DEFAULT_PORTS:
-        raise ValueError(f"unknown SMTP security {security!r}; use 'ssl', 'starttls' or 'none'")
+        raise DefinitionError(
+            f"unknown SMTP security {security!r}; use 'ssl', 'starttls' or 'none'"
+        )
     if ca_file is not None and security == "none":
-        raise ValueError("ca_file= needs security='ssl' or 'starttls' (plain SMTP has no TLS)")
+        raise DefinitionError("ca_file= needs security='ssl' or 'starttls' (plain SMTP has no TLS)")
     return EmailAlerter(
         to=_recipients(to),
         host=host,
@@ -188,11 +191,11 @@ def webhook(
     'slack webhook https://hooks.slack.com/...'
     """
     if style not in WebhookAlerter.STYLES:
-        raise ValueError(f"unknown webhook style {style!r}; use 'slack', 'teams' or 'json'")
+        raise DefinitionError(f"unknown webhook style {style!r}; use 'slack', 'teams' or 'json'")
     if url is None and secret is None:
-        raise ValueError("a webhook alerter needs url=... or a secret= holding its 'url'")
+        raise DefinitionError("a webhook alerter needs url=... or a secret= holding its 'url'")
     if url is not None and not url.startswith(("http://", "https://")):
-        raise ValueError(f"webhook url must start with http:// or https://, got {url!r}")
+        raise DefinitionError(f"webhook url must start with http:// or https://, got {url!r}")
     return WebhookAlerter(url=url, style=style, secret=secret, timeout=timeout,
                           on_failure=on_failure, on_success=on_success,
                           on_recovery=on_recovery)  # fmt: skip

@@ -5,14 +5,12 @@ Exit codes: 0 success, 1 a pipeline failed, 2 bad input (config, arguments, miss
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
@@ -21,9 +19,8 @@ from tdm.errors import ConfigError, DefinitionError, InputError, StateError, Tdm
 # The config loader, the interpreter and pandas load inside the commands that need them, so
 # ``tdm --help`` and ``tdm --version`` start in a fraction of the time.
 if TYPE_CHECKING:
-    from tdm.config import Project
-    from tdm.config.project import ComponentSpec, PipelineSpec
-    from tdm.config.registry import Kind
+    from tdm.config.job import Job
+    from tdm.config.project import PipelineSpec
 
 
 def _scrub(text: str) -> str:
@@ -131,55 +128,22 @@ def _parse_params(values: Sequence[str]) -> dict[str, Any]:
     return params
 
 
-def _project_paths(file: str) -> None:
-    """Make the user's own pipe modules importable, as ``python -m`` would from the project."""
-    candidates = [Path.cwd()]
-    here = Path(file).resolve().parent
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").exists() or (folder / ".tdm").is_dir():
-            candidates.append(folder)
-            break
-    for folder in reversed(candidates):
-        text = str(folder)
-        if text not in sys.path:
-            sys.path.insert(0, text)
+def _load(
+    file: str,
+    params: tuple[str, ...],
+    state_url: str | None = None,
+    state_secret: str | None = None,
+) -> Job:
+    import tdm
+
+    if state_url is None and state_secret is not None:
+        raise InputError("--state-secret names the credentials of a --state store; add --state")
+    state = (state_url, state_secret) if state_url is not None else None
+    return tdm.load(file, params=_parse_params(params), state=state)
 
 
-def _load(file: str, params: Mapping[str, Any] | None = None) -> Project:
-    from tdm.config import load_yaml
-    from tdm.effects.secrets import tdm_home
+_LAST_FAILED = "\x00last-failed"  # tdm.config.job.LAST_FAILED, without importing the loader
 
-    _project_paths(file)
-    project = load_yaml(file, params=params)
-    settings_file = tdm_home() / "config.yml"
-    if settings_file.is_file():
-        from tdm.config.loader import load_settings
-
-        settings = load_settings(settings_file)
-        project = _merge_settings(project, settings)
-    return project
-
-
-def _merge_settings(project: Project, settings: Project) -> Project:
-    import dataclasses
-
-    return dataclasses.replace(
-        project,
-        alert_managers=project.alert_managers or settings.alert_managers,
-        state_manager=project.state_manager or settings.state_manager,
-        secrets={**settings.secrets, **project.secrets},
-        secret_routes={**settings.secret_routes, **project.secret_routes},
-        deploy={**settings.deploy, **project.deploy},
-    )
-
-
-def _select(project: Project, names: Sequence[str]) -> list[PipelineSpec]:
-    if not names:
-        return list(project.pipelines)
-    return [project[name] for name in names]
-
-
-_LAST_FAILED = "\x00last-failed"
 FILE = click.argument("file", type=click.Path(dir_okay=False))
 PARAMS = click.option(
     "--param",
@@ -203,14 +167,6 @@ STATE_SECRET = click.option(
 )
 
 
-def _with_state(project: Project, url: str | None, secret: str | None) -> Project:
-    if url is None:
-        if secret is not None:
-            raise InputError("--state-secret names the credentials of a --state store; add --state")
-        return project
-    return project.with_state(url, secret)
-
-
 PIPELINES = click.option(
     "--pipeline",
     "-p",
@@ -219,90 +175,6 @@ PIPELINES = click.option(
     metavar="NAME",
     help="Only this pipeline (repeatable; default: all in the file).",
 )
-
-
-# observability -------------------------------------------------------------------------------
-def _observability(project: Project, *, log_format: str, log_level: str, progress: bool) -> Any:
-    """Build the run's ``Runtime``: logging, audit store, alerters, progress and secrets.
-
-    The one place that wires observability into a CLI run; it uses ``tdm.logging``,
-    ``tdm.state`` and ``tdm.alerts`` when this installation has them.
-    """
-    from tdm.interpreter.runtime import Runtime
-
-    _configure_logging(log_format, log_level)
-    runtime = Runtime.default()
-    changes: dict[str, Any] = {"secrets": project.secrets_provider(), "progress": progress}
-    if project.state_manager is not None:
-        changes["state"] = _component(project.state_manager, "state")
-    alerters = [_component(spec, "alert") for spec in project.alert_managers]
-    changes["alerters"] = tuple(a for a in alerters if a is not None)
-    return runtime.evolve(**changes)
-
-
-def _configure_logging(log_format: str, log_level: str) -> None:
-    import logging
-
-    from tdm import logging as tdm_logging
-
-    if log_format == "auto":
-        log_format = "text" if sys.stderr.isatty() else "json"
-    tdm_logging.configure(level=log_level.upper(), fmt="text" if log_format == "text" else "json")
-    if log_format == "json":
-        logging.captureWarnings(True)  # a Python warning is a JSON line too
-
-
-def _component(spec: ComponentSpec, kind: Kind) -> Any:
-    """Build an alert manager or state store from its YAML spec (None for a null alerter)."""
-    from tdm.config.registry import FIRST_POSITIONAL
-
-    module_name, _, attr = spec.target.partition(":")
-    what = "alert manager" if kind == "alert" else "state manager"
-    try:
-        factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        if attr == "null":
-            return None
-        raise ConfigError(
-            f"{what} {spec.name!r} (type {spec.type}) needs {spec.target.replace(':', '.')}, "
-            "which this tdm installation does not provide; upgrade tdm or remove it",
-            file=spec.file,
-            line=spec.line,
-        ) from None
-    kwargs = {**spec.defaults, **spec.config}
-    sig = inspect.signature(factory)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    for old, candidates in spec.renames.items():
-        if old in kwargs and old not in sig.parameters:
-            for cand in candidates:
-                if isinstance(cand, str) and cand in sig.parameters:
-                    kwargs[cand] = kwargs.pop(old)
-                    break
-                if cand == FIRST_POSITIONAL:
-                    continue
-    for key in list(kwargs):
-        if key not in sig.parameters and not takes_any:
-            if key in spec.defaults and key not in spec.config:
-                del kwargs[key]  # an implied default this factory does not need
-                continue
-            accepted = ", ".join(sig.parameters)
-            raise ConfigError(
-                f"{what} {spec.name!r}: unknown config key {key!r} for {spec.type}; "
-                f"accepted keys: {accepted}",
-                file=spec.file,
-                line=spec.line,
-            )
-    try:
-        return factory(**kwargs)
-    except TdmError:
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"{what} {spec.name!r} (type {spec.type}) rejected its config: "
-            f"{type(exc).__name__}: {exc}",
-            file=spec.file,
-            line=spec.line,
-        ) from None
 
 
 # commands ------------------------------------------------------------------------------------
@@ -415,67 +287,50 @@ def run(
 ) -> None:
     """Run the pipelines of FILE (all, or those named with --pipeline)."""
     import tdm
+    from tdm.config.job import LogSettings
 
     as_json = log_format == "json"
     if as_json:  # before loading: warnings while loading are JSON lines too
-        _configure_logging(log_format, log_level)
-    values = _parse_params(params)
-    project = _with_state(_load(file, values), state_url, state_secret)
-    chosen = _select(project, pipelines)
+        LogSettings(format="json", level=log_level).apply()
+    job = _load(file, params, state_url, state_secret)
     if dry_run:
         from tdm.config.render import plan_text
 
-        text = plan_text(project, chosen)
+        text = plan_text(job.project, job.select(pipelines))
         click.echo(json.dumps({"dry_run": True, "plan": text}) if as_json else text)
         return
-    frames = _read_inputs(inputs)
     if progress is None or as_json:
         progress = sys.stderr.isatty() and not as_json
     source = click.get_current_context().get_parameter_source("log_level")
     if progress and source is click.core.ParameterSource.DEFAULT:
         log_level = "warning"  # the live table is the display; --log-level info brings logs back
-    from tdm.executors import from_cli
-
-    chosen_executor = from_cli(executor, scheduler=scheduler, max_workers=max_workers)
-    if executor != "dask":  # on Dask the workers resolve secrets through their own provider
-        project.check_secrets()
-    runtime = _observability(project, log_format=log_format, log_level=log_level, progress=progress)
-    where = checkpoints or project.checkpoints.get("url")
-    if where:
-        keep = keep_checkpoints or bool(project.checkpoints.get("keep", False))
-        runtime = runtime.evolve(checkpoints=where, keep_checkpoints=keep)
-    if resume is not None and len(chosen) > 1 and resume != _LAST_FAILED:
-        raise InputError("--resume RUN_ID resumes one pipeline: choose it with --pipeline NAME")
+    LogSettings(format=log_format, level=log_level).apply()  # type: ignore[arg-type]
     failed: list[str] = []
     records: list[dict[str, Any]] = []
     unaudited: list[str] = []
-    with chosen_executor:  # one connection (pool, cluster client) for every pipeline
-        for spec in chosen:
-            wanted = set(spec.pipeline.inputs())
-            report = tdm.run(
-                spec.pipeline,
-                inputs={
-                    k: v for k, v in frames.items() if k in wanted or k in spec.pipeline.names()
-                },
-                params=project.params,
-                runtime=runtime,
-                executor=chosen_executor,
-                fail_fast=fail_fast,
-                pipeline_id=spec.pipeline_id,
-                pipeline_name=spec.name,
-                resume=_resume_target(resume, spec, runtime),
-                drift=drift or spec.drift or "warn",
-            )
-            if as_json:
-                from tdm.interpreter.summary import run_record
+    for spec, report in job.runs(
+        pipelines,
+        inputs=_parse_inputs(inputs),
+        executor=executor,
+        scheduler=scheduler,
+        max_workers=max_workers,
+        fail_fast=fail_fast,
+        progress=progress,
+        checkpoints=checkpoints,
+        keep_checkpoints=keep_checkpoints,
+        resume=resume,
+        drift=drift,  # type: ignore[arg-type]
+    ):
+        if as_json:
+            from tdm.interpreter.summary import run_record
 
-                records.append(run_record(spec.name, report, show=show))
-            else:
-                click.echo(_summary(spec, report, show, table_shown=progress))
-            if report.status is not tdm.Status.SUCCESS:
-                failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
-            if report.audit_saved is not True:
-                unaudited.append(f"{spec.name!r} (run {report.run_id})")
+            records.append(run_record(spec.name, report, show=show))
+        else:
+            click.echo(_summary(spec, report, show, table_shown=bool(progress)))
+        if report.status is not tdm.Status.SUCCESS:
+            failed.append(f"{spec.name!r}: {_scrub(str(report.error))}")
+        if report.audit_saved is not True:
+            unaudited.append(f"{spec.name!r} (run {report.run_id})")
     if as_json:
         from tdm.interpreter.summary import run_document
 
@@ -496,40 +351,14 @@ def run(
         _fail(click.get_current_context(), "RunError", message, EXIT_FAILED)
 
 
-def _resume_target(resume: str | None, spec: PipelineSpec, runtime: Any) -> str | None:
-    """The run to resume: the one named, or the pipeline's last failed run."""
-    if resume is None or resume != _LAST_FAILED:
-        return resume
-    store = runtime.state
-    failed = (
-        []
-        if store is None
-        else store.runs(pipeline=spec.pipeline_id, status="FAILURE", limit=1, nodes=False)
-    )
-    if not failed:
-        where = store.describe() if store is not None else "the audit trail"
-        raise InputError(
-            f"--resume: pipeline {spec.name!r} has no failed run in {where} to resume; "
-            "run it without --resume"
-        )
-    return str(failed[0].run_id)
-
-
-def _read_inputs(items: Sequence[str]) -> dict[str, Any]:
-    import pandas as pd
-
-    frames: dict[str, Any] = {}
+def _parse_inputs(items: Sequence[str]) -> dict[str, str]:
+    paths: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ConfigError(f"--input expects NAME=PATH, got {item!r}")
-        if not Path(path).is_file():
-            raise ConfigError(f"--input {name}: file {path!r} not found")
-        try:
-            frames[name] = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
-        except Exception as exc:
-            raise ConfigError(f"--input {name}: cannot read {path!r}: {exc}") from None
-    return frames
+        paths[name] = path
+    return paths
 
 
 def _summary(spec: PipelineSpec, report: Any, show: int, *, table_shown: bool = False) -> str:
@@ -582,11 +411,11 @@ def _hook_failure(text: str) -> str:
 )
 def validate(file: str, params: tuple[str, ...], check_secrets: bool) -> None:
     """Check FILE: syntax, types, parents, config and secrets. Runs nothing."""
-    project = _load(file, _parse_params(params))
+    job = _load(file, params)
     if check_secrets:
-        project.check_secrets()
-    names = ", ".join(project.names())
-    click.echo(f"OK: {file}: {len(project)} pipeline(s): {names}")
+        job.validate()
+    names = ", ".join(job.names())
+    click.echo(f"OK: {file}: {len(names.split(', '))} pipeline(s): {names}")
 
 
 @cli.command()
@@ -605,9 +434,8 @@ def graph(file: str, pipelines: tuple[str, ...], params: tuple[str, ...], fmt: s
     """Draw the pipelines of FILE."""
     from tdm.config.render import to_dot
 
-    project = _load(file, _parse_params(params))
     parts = []
-    for spec in _select(project, pipelines):
+    for spec in _load(file, params).select(pipelines):
         if fmt == "dot":
             parts.append(to_dot(spec.pipeline, spec.name))
         elif fmt == "mermaid":
@@ -626,7 +454,7 @@ def list_(file: str, params: tuple[str, ...]) -> None:
     """List the pipelines of FILE with their ids, schedules and secrets."""
     from tdm.config.render import list_text
 
-    click.echo(list_text(_load(file, _parse_params(params))))
+    click.echo(list_text(_load(file, params).project))
 
 
 @cli.command()
@@ -813,7 +641,7 @@ def checkpoints_prune(older_than: str, url: str | None, file: str | None) -> Non
     from tdm.checkpoints import prune
 
     if url is None and file is not None:
-        url = _load(file).checkpoints.get("url")
+        url = _load(file, ()).project.checkpoints.get("url")
     if not url:
         raise InputError("give the location: --checkpoints URL (or --file with `checkpoints:`)")
     try:
@@ -874,25 +702,15 @@ def state_reset(pipeline: str, node: str | None, state_url: str | None, secret: 
     show_default=True,
     help="Which types to list.",
 )
-def types(kind: Kind) -> None:
+def types(kind: Literal["pipe", "alert", "state"]) -> None:
     """List the type names YAML may use (built-ins, original aliases, plugins)."""
     from tdm.config.registry import default_registry
 
-    rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE")]
-    for name, entry in default_registry().entries(kind):
-        rows.append((name, entry.target, entry.origin, "yes" if _available(entry.target) else "no"))
+    rows = [("TYPE", "FACTORY", "ORIGIN", "AVAILABLE"), *default_registry().table(kind)]
     widths = [max(len(r[c]) for r in rows) for c in range(4)]
     for row in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     click.echo("\nYour own pipes: type: package.module:factory (a @tdm.transform function).")
-
-
-def _available(target: str) -> bool:
-    module_name, _, attr = target.partition(":")
-    try:
-        return hasattr(importlib.import_module(module_name), attr)
-    except ImportError:
-        return False
 
 
 @cli.command()
@@ -974,7 +792,7 @@ def deploy(
     from tdm.config.deploy import deployment, overrides_from_cli
 
     values = _parse_params(params)
-    project = _with_state(_load(file, values), state_url, state_secret)
+    project = _load(file, params, state_url, state_secret).project
     if target == "dockerfile":
         from tdm.config.image import dockerfile
 

@@ -48,6 +48,7 @@ from tdm.core.rest import (
     StatusPolicy,
     freeze_json,
 )
+from tdm.errors import DefinitionError
 
 __all__ = [
     "RetryPolicy",
@@ -81,7 +82,7 @@ def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
     if values is None:
         return ()
     if not isinstance(values, Mapping):
-        raise TypeError(
+        raise DefinitionError(
             f"{what}= must be a mapping of names to values, got {type(values).__name__}"
         )
     out: list[tuple[str, str | SecretField]] = []
@@ -96,7 +97,7 @@ def _pairs(values: Mapping[str, ParamValue] | None, what: str) -> Pairs:
         elif isinstance(value, str | int | float):
             out.append((str(key), str(value)))
         else:
-            raise TypeError(
+            raise DefinitionError(
                 f"{what}[{key!r}] must be a string, a number or rest.secret_field(...), "
                 f"got {type(value).__name__}"
             )
@@ -109,12 +110,14 @@ def _retry(value: RetryPolicy | Mapping[str, Any] | int | None) -> RetryPolicy:
     if value is None:
         return RetryPolicy(attempts=1)
     if isinstance(value, bool):
-        raise TypeError("retry= takes rest.retry(...), a number of attempts, or None")
+        raise DefinitionError("retry= takes rest.retry(...), a number of attempts, or None")
     if isinstance(value, int):
         return RetryPolicy(attempts=value)
     if isinstance(value, RetryPolicy):
         return value
-    raise TypeError(f"retry= takes rest.retry(...), an int or None, got {type(value).__name__}")
+    raise DefinitionError(
+        f"retry= takes rest.retry(...), an int or None, got {type(value).__name__}"
+    )
 
 
 def _request_fields(
@@ -306,7 +309,7 @@ def fetch_each(
     (('user_id',), ('user_id',))
     """
     if on_status is not None and not isinstance(on_status, Mapping):
-        raise TypeError('on_status= must be a mapping like {404: "skip"}')
+        raise DefinitionError('on_status= must be a mapping like {404: "skip"}')
     if isinstance(include_parent, str):
         include_parent = [include_parent]
     return FetchEach(
@@ -354,7 +357,7 @@ def page_number(
     0
     """
     if size is not None and (not isinstance(size, int) or size < 1):
-        raise ValueError(f"page size must be a positive integer, got {size!r}")
+        raise DefinitionError(f"page size must be a positive integer, got {size!r}")
     _positive(concurrency, "concurrency")
     return PageNumber(param, start, size, size_param, total, total_pages, max_pages, concurrency)
 
@@ -564,7 +567,7 @@ def _from_config(what: str, value: Any) -> Any:
     kind = str(options.pop("type", "")).lower().replace("-", "_")
     known = _CONFIG_FACTORIES[what]
     if kind not in known:
-        raise ValueError(
+        raise DefinitionError(
             f"{what}: unknown type {kind!r}; use one of {', '.join(sorted(known))} "
             f"(e.g. {what}: {{type: {next(iter(known))}}})"
         )
@@ -572,9 +575,9 @@ def _from_config(what: str, value: Any) -> Any:
     try:
         return factory(**options)
     except TypeError as exc:
-        raise ValueError(f"{what}: {kind}: {exc}") from None
+        raise DefinitionError(f"{what}: {kind}: {exc}") from None
 
 
 def _positive(value: int, what: str) -> None:
     if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+        raise DefinitionError(f"{what} must be a positive integer, got {value!r}")

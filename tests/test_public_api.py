@@ -10,6 +10,7 @@ import tdm
 EXPECTED = [
     "Frame",
     "Hook",
+    "Job",
     "NodeReport",
     "Pipe",
     "PipeError",
@@ -32,6 +33,7 @@ EXPECTED = [
     "incremental",
     "inputs",
     "join",
+    "load",
     "load_yaml",
     "logging",
     "pipe",

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tdm.config._where import _suggest, _type_name, _Where
 from tdm.config.registry import FIRST_POSITIONAL, TypeEntry
 
 _SIGNATURES: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature | None] = (
@@ -187,3 +188,64 @@ def _matches(value: Any, hint: Any) -> bool:
 def _describe_type(hint: Any) -> str:
     text = getattr(hint, "__name__", None) if typing.get_origin(hint) is None else None
     return text or str(hint).replace("typing.", "").replace("collections.abc.", "")
+
+
+def check_call(
+    where: _Where,
+    name: str,
+    factory: Callable[..., Any],
+    sig: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    lines: Mapping[str, int],
+    *,
+    key_line: int | None,
+    config_line: int | None,
+) -> None:
+    """Raise ``ConfigError`` if ``factory(*args, **kwargs)`` would not bind or mistypes a value.
+
+    ``name`` is how messages call the factory; a key's error points at its line in ``lines``
+    (else ``key_line``); a missing key at ``config_line``.
+    """
+    params = sig.parameters
+    has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = [
+        n
+        for n, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("label", "secret")
+    ]
+    if not has_var_kw:
+        for key in kwargs:
+            if key not in params:
+                raise where.at(lines.get(key, key_line)).error(
+                    f"unknown config key {key!r} for {name}; "
+                    f"{_suggest(key, accepted)}accepted keys: {', '.join(accepted) or '(none)'}"
+                )
+    try:
+        if not _binds(sig, args, kwargs):
+            sig.bind(*args, **kwargs)
+    except TypeError:
+        missing = [
+            n
+            for n, p in params.items()
+            if p.default is p.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and n not in kwargs
+        ][len(args) :]
+        if missing:
+            raise where.at(config_line).error(
+                f"{name} needs config {', '.join(repr(m) for m in missing)}: add "
+                f"{', '.join(f'{m}: ...' for m in missing)} under `config`"
+            ) from None
+        raise where.at(config_line).error(
+            f"{name} cannot take this config; its parameters are {sig}"
+        ) from None
+    hints = _hints(factory, sig)
+    for key, value in kwargs.items():
+        hint = hints.get(key)
+        if hint is None or key in ("label", "secret"):
+            continue
+        if not _matches(value, hint):
+            raise where.at(lines.get(key, key_line)).error(
+                f"config {key!r} of {name} must be {_describe_type(hint)}, got {_type_name(value)}"
+            )

@@ -87,7 +87,7 @@ def _files(alias: str, config: dict[str, Any], *, writing: bool) -> dict[str, An
             raise ConfigError(f"unknown {nested_key} type {nested['type']!r}; known: {known}")
         _, scheme, fmt = _OPERATORS[op]
         inner = dict(nested.get("config") or {})
-        secrets = inner.pop("secrets", None)
+        secrets = inner.pop("secrets", None) or nested.get("secrets")
         if secrets is not None and "secrets" not in config:
             config["secrets"] = secrets
         for key, value in inner.items():

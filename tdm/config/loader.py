@@ -403,6 +403,7 @@ class _Loader:
             renames=dict(entry.renames),
             file=self.file,
             line=raw.line,
+            lines=dict(config.lines),
         )
 
     def _alert_managers(self, doc: LineDict, where: _Where) -> tuple[ComponentSpec, ...]:

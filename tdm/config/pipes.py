@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,12 +19,9 @@ from tdm.config._yaml import LineDict, LineList
 from tdm.config.calls import (
     _accepts,
     _apply_renames,
-    _binds,
-    _describe_type,
-    _hints,
     _looks_like_plain_step,
-    _matches,
     _signature,
+    check_call,
 )
 from tdm.config.compat import translate
 from tdm.config.deploy import schedule_problem
@@ -42,7 +38,7 @@ __all__ = ["PipelineBuilder"]
 
 PIPELINE_KEYS = ("name", "pipeline_id", "schedule", "description", "pipes", "drift")
 DRIFT_POLICIES = ("warn", "fail", "ignore")
-PIPE_KEYS = ("name", "type", "config", "parents", "description")
+PIPE_KEYS = ("name", "type", "config", "parents", "after", "description")
 # Keys every original tdm pipe carried in its config; the run supplies them now.
 IGNORED_PIPE_CONFIG = ("job_id", "pipeline_id", "pipe_id", "stats", "name")
 
@@ -171,9 +167,33 @@ class PipelineBuilder:
                     f"parent {p!r} is listed twice; list each parent once"
                 )
         decl = _Decl(name, type_name.strip(), config, parents, parents_line, where)
+        decl.after, decl.after_line = self._after(raw, config, where)
         decl.type_line = raw.key_line("type")
         decl.config_line = raw.key_line("config") if "config" in raw else raw.line
         return decl
+
+    def _after(
+        self, raw: LineDict, config: LineDict, where: _Where
+    ) -> tuple[str | None, int | None]:
+        """``after: Pipe Name`` (on the pipe or in its config): wait for that pipe's success."""
+        if "after" in raw and "after" in config:
+            raise where.at(config.key_line("after")).error(
+                "`after` is given twice (on the pipe and in its config); keep one"
+            )
+        if "after" in raw:
+            value, line = raw["after"], raw.key_line("after")
+        elif "after" in config:
+            value, line = config.pop("after"), config.key_line("after")
+        else:
+            return None, None
+        if isinstance(value, LineList) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+            raise where.at(line).error(
+                f"`after` must name one pipe of this pipeline (e.g. after: Write Devices), "
+                f"got {_type_name(value)}"
+            )
+        return str(value), line
 
     def _build(self, declared: list[_Decl], where: _Where) -> tuple[Pipeline, list[PipeSpec]]:
         by_name: dict[str, _Decl] = {}
@@ -187,6 +207,16 @@ class PipelineBuilder:
             by_name[decl.name] = decl
         names = list(by_name)
         for decl in declared:
+            if decl.after is not None and decl.after not in by_name:
+                raise decl.where.at(decl.after_line).error(
+                    f"`after` names an unknown pipe {decl.after!r}; "
+                    f"{_suggest(decl.after, names)}name a pipe of the same pipeline "
+                    f"({', '.join(names)})"
+                )
+            if decl.after == decl.name:
+                raise decl.where.at(decl.after_line).error(
+                    "a pipe cannot wait for itself; name the pipe it must run after"
+                )
             for parent in decl.parents:
                 if parent == decl.name:
                     raise decl.where.at(decl.parents_line).error(
@@ -202,8 +232,10 @@ class PipelineBuilder:
         specs: dict[str, PipeSpec] = {}
         consumed: set[str] = set()
         for decl in order:
-            built[decl.name], specs[decl.name] = self._pipe(decl, [built[p] for p in decl.parents])
-            consumed.update(decl.parents)
+            after = built[decl.after] if decl.after is not None else None
+            parents = [built[p] for p in decl.parents]
+            built[decl.name], specs[decl.name] = self._pipe(decl, parents, after)
+            consumed.update(decl.deps)
         leaves = [built[d.name] for d in declared if d.name not in consumed]
         try:
             pipeline = Pipeline.of(*leaves)
@@ -212,7 +244,9 @@ class PipelineBuilder:
         return pipeline, [specs[d.name] for d in declared]
 
     # one pipe ---------------------------------------------------------------------------------
-    def _pipe(self, decl: _Decl, parents: list[Pipeline]) -> tuple[Pipeline, PipeSpec]:
+    def _pipe(
+        self, decl: _Decl, parents: list[Pipeline], after: Pipeline | None = None
+    ) -> tuple[Pipeline, PipeSpec]:
         where, config = decl.where, decl.config
         entry, factory = self._factory(decl)
         kwargs = {k: _plain(v) for k, v in config.items()}
@@ -233,6 +267,19 @@ class PipelineBuilder:
                 args, kwargs = translate(entry.adapter, kwargs, node=decl.name)
             except ConfigError as exc:
                 raise where.error(_bare(exc)) from None
+            if "secrets" in kwargs:  # the original shape: `secrets` inside the writer/reader
+                nested = config.get("writer", config.get("reader"))
+                line = nested.line if isinstance(nested, LineDict) else config.line
+                if secret is not None:
+                    raise where.at(line).error(
+                        "`secrets` is given on the pipe and inside its writer/reader; keep one"
+                    )
+                raw = kwargs["secrets"]
+                block = LineDict({"secrets": LineDict(raw) if isinstance(raw, dict) else raw})
+                block.line = line
+                if isinstance(block["secrets"], LineDict):
+                    block["secrets"].line = line
+                secret = self._secret(kwargs, block, where)
         kwargs = _apply_renames(entry, sig, kwargs, lines)
         if entry.target == "tdm.transforms:when":
             for key in ("then", "otherwise"):
@@ -256,11 +303,28 @@ class PipelineBuilder:
                     "and REST calls do: remove `secrets` from this pipe"
                 )
             kwargs["secret"] = secret
+        if after is not None:
+            if is_step or sig is None or not _accepts(sig, "after", explicit=True):
+                raise where.at(decl.after_line).error(
+                    f"{entry.name} does not wait for other pipes; `after` is for readers "
+                    "(e.g. a read-back of a file written earlier in the run)"
+                )
+            kwargs["after"] = after
         takes_label = not is_step and sig is not None and _accepts(sig, "label", explicit=True)
         if takes_label:
             kwargs["label"] = decl.name
         if sig is not None:
-            self._check_call(decl, entry, factory, sig, args, kwargs, lines)
+            check_call(
+                where,
+                entry.name,
+                factory,
+                sig,
+                args,
+                kwargs,
+                lines,
+                key_line=config.line,
+                config_line=decl.config_line,
+            )
         try:
             made = factory(*args, **kwargs)
         except TdmError as exc:
@@ -314,61 +378,6 @@ class PipelineBuilder:
         if len(items) == 1 and len(steps) == 1:
             return steps[0]  # one step is the step itself, as in Python: then=assign(...)
         return current
-
-    def _check_call(
-        self,
-        decl: _Decl,
-        entry: TypeEntry,
-        factory: Callable[..., Any],
-        sig: inspect.Signature,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        lines: Mapping[str, int],
-    ) -> None:
-        where, config = decl.where, decl.config
-        params = sig.parameters
-        has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        accepted = [
-            n
-            for n, p in params.items()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("label", "secret")
-        ]
-        if not has_var_kw:
-            for key in kwargs:
-                if key not in params:
-                    raise where.at(lines.get(key, config.line)).error(
-                        f"unknown config key {key!r} for {entry.name}; "
-                        f"{_suggest(key, accepted)}accepted keys: {', '.join(accepted) or '(none)'}"
-                    )
-        try:
-            if not _binds(sig, args, kwargs):
-                sig.bind(*args, **kwargs)
-        except TypeError:
-            missing = [
-                n
-                for n, p in params.items()
-                if p.default is p.empty
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                and n not in kwargs
-            ][len(args) :]
-            if missing:
-                raise where.at(decl.config_line).error(
-                    f"{entry.name} needs config {', '.join(repr(m) for m in missing)}: add "
-                    f"{', '.join(f'{m}: ...' for m in missing)} under `config`"
-                ) from None
-            raise where.at(decl.config_line).error(
-                f"{entry.name} cannot take this config; its parameters are {sig}"
-            ) from None
-        hints = _hints(factory, sig)
-        for key, value in kwargs.items():
-            hint = hints.get(key)
-            if hint is None or key in ("label", "secret"):
-                continue
-            if not _matches(value, hint):
-                raise where.at(lines.get(key, config.line)).error(
-                    f"config {key!r} of {entry.name} must be {_describe_type(hint)}, got "
-                    f"{_type_name(value)}"
-                )
 
     def _connect(
         self, decl: _Decl, entry: TypeEntry, made: Any, parents: list[Pipeline]
@@ -437,6 +446,8 @@ class PipelineBuilder:
 
 class _Decl:
     __slots__ = (
+        "after",
+        "after_line",
         "anonymous",
         "config",
         "config_line",
@@ -462,6 +473,13 @@ class _Decl:
         self.type_line: int | None = where.line
         self.config_line: int | None = where.line
         self.anonymous = False  # a step inside `when`: keeps its own name
+        self.after: str | None = None
+        self.after_line: int | None = None
+
+    @property
+    def deps(self) -> list[str]:
+        """The pipes that must run first: its parents, and the one named by ``after``."""
+        return self.parents if self.after is None else [*self.parents, self.after]
 
 
 def _topological(declared: list[_Decl], by_name: Mapping[str, _Decl]) -> list[_Decl]:
@@ -476,9 +494,9 @@ def _topological(declared: list[_Decl], by_name: Mapping[str, _Decl]) -> list[_D
         state[start.name] = 1
         while stack:
             decl, i = stack[-1]
-            if i < len(decl.parents):
+            if i < len(decl.deps):
                 stack[-1] = (decl, i + 1)
-                parent = by_name[decl.parents[i]]
+                parent = by_name[decl.deps[i]]
                 if state.get(parent.name) == 1:
                     cycle = [*path[path.index(parent.name) :], parent.name]
                     raise parent.where.at(parent.parents_line).error(

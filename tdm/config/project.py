@@ -26,8 +26,7 @@ class ComponentSpec:
         defaults: values implied by an original type name (Gmail's SMTP host, say).
         renames: original config keys -> candidate factory parameters.
         file / line: where it was declared.
-        drift: what a schema change against the last successful run does (``warn``,
-            ``fail``, ``ignore``; None: the default, ``warn``).
+        lines: the line of each config key.
     """
 
     name: str
@@ -38,6 +37,7 @@ class ComponentSpec:
     renames: Mapping[str, tuple[str | int, ...]] = field(default_factory=dict)
     file: str | None = None
     line: int | None = None
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def describe(self) -> str:
         """One line for plans: type and settings, secrets by name only."""
@@ -69,6 +69,8 @@ class PipelineSpec:
         pipes: the declared pipes in file order.
         secrets: names of the secrets its effects use.
         file / line: where it was declared.
+        drift: what a schema change against the last successful run does (``warn``,
+            ``fail``, ``ignore``; None: the default, ``warn``).
     """
 
     name: str
@@ -193,41 +195,3 @@ class Project:
         from tdm.effects.secrets import providers_from_settings
 
         return providers_from_settings(self.secrets, routes=self.secret_routes)
-
-    def check_secrets(self, provider: SecretsProvider | None = None) -> None:
-        """Raise ``ConfigError`` naming the first referenced secret that cannot be found.
-
-        Looks each secret up (by name; no value is ever shown), so a run never starts with a
-        secret missing.
-        """
-        from tdm.errors import SecretNotFoundError
-
-        provider = provider if provider is not None else self.secrets_provider()
-        for name in self.secret_names():
-            try:
-                provider.section(name)
-            except SecretNotFoundError as exc:
-                users = self._secret_users(name)
-                raise SecretNotFoundError(
-                    f"{users}: {exc}", file=self.source, line=self._secret_line(name)
-                ) from None
-
-    def _secret_users(self, name: str) -> str:
-        for spec in self.pipelines:
-            for pipe in spec.pipes:
-                if pipe.secret == name:
-                    return f"pipeline {spec.name!r}, pipe {pipe.name!r}"
-        for comp in self.alert_managers:
-            if comp.config.get("secret") == name:
-                return f"alert manager {comp.name!r}"
-        return "state manager"
-
-    def _secret_line(self, name: str) -> int | None:
-        for spec in self.pipelines:
-            for pipe in spec.pipes:
-                if pipe.secret == name:
-                    return pipe.line
-        for comp in (*self.alert_managers, *([self.state_manager] if self.state_manager else [])):
-            if comp.config.get("secret") == name:
-                return comp.line
-        return None

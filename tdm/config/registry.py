@@ -496,6 +496,13 @@ class Registry:
                 rows[entry.name] = entry
         return sorted(rows.items())
 
+    def table(self, kind: Kind = "pipe") -> list[tuple[str, str, str, str]]:
+        """What ``tdm types`` shows: (name, factory, origin, "yes"/"no" installed) rows."""
+        return [
+            (name, entry.target, entry.origin, "yes" if _available(entry.target) else "no")
+            for name, entry in self.entries(kind)
+        ]
+
     def _plugins(self) -> dict[tuple[str, str], TypeEntry]:
         if not self._use_entry_points:
             return {}
@@ -508,6 +515,14 @@ class Registry:
         if entry.target in self._extra:
             return self._extra[entry.target]
         return entry.load()
+
+
+def _available(target: str) -> bool:
+    module_name, _, attr = target.partition(":")
+    try:
+        return hasattr(importlib.import_module(module_name), attr)
+    except ImportError:
+        return False
 
 
 def _discover(

@@ -10,11 +10,11 @@ three layers with one name: the public factories (``tdm/files.py``), the descrip
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from tdm.core.pipe import Op
 
-__all__ = ["Effect", "SecretRef"]
+__all__ = ["Effect", "SecretNeed", "SecretRef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,19 @@ class SecretRef:
 
     def __str__(self) -> str:
         return f"secret:{self.name}" + (f".{self.key}" if self.key else "")
+
+
+class SecretNeed(NamedTuple):
+    """What a step or service needs from a secret section: one of ``any_of`` keys (or, with no
+    keys, just the section). ``tdm validate`` checks these before anything runs.
+
+    >>> SecretNeed("AirWatch", ("password",))
+    SecretNeed(section='AirWatch', any_of=('password',), ignore_case=False)
+    """
+
+    section: str
+    any_of: tuple[str, ...] = ()
+    ignore_case: bool = False
 
 
 @dataclass(frozen=True, slots=True)

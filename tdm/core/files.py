@@ -73,6 +73,7 @@ _CREDENTIAL_KEYS = frozenset(
         "client_secret",
         "credential",
         "credentials",
+        "secrets",
     }
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tdm.core.effect import Effect
+from tdm.errors import DefinitionError
 
 __all__ = ["Input"]
 
@@ -26,7 +27,9 @@ class Input(Effect):
 
     def __post_init__(self) -> None:
         if not self.input_name or not isinstance(self.input_name, str):
-            raise ValueError(f"an input name must be a non-empty string, got {self.input_name!r}")
+            raise DefinitionError(
+                f"an input name must be a non-empty string, got {self.input_name!r}"
+            )
 
     @property
     def name(self) -> str:  # type: ignore[override]

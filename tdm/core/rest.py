@@ -1,6 +1,6 @@
 """REST effect descriptions: frozen, picklable values saying which HTTP calls to make.
 
-Nothing here performs I/O (the handlers live in ``tdm.effects.http``). Credentials are never
+Nothing here performs I/O (the handlers live in ``tdm.effects.rest``). Credentials are never
 held: auth descriptions and :class:`SecretField` values name *keys of a secret*, resolved inside
 the handler. The public factories are in :mod:`tdm.rest`.
 """
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tdm.core.effect import Effect
+from tdm.core.effect import Effect, SecretNeed
 from tdm.core.incremental import CURSOR, Incremental, fill_cursor
+from tdm.errors import DefinitionError
 
 __all__ = [
     "ApiKey",
@@ -77,7 +78,7 @@ class SecretField:
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key:
-            raise ValueError(f"a secret field needs a non-empty key name, got {self.key!r}")
+            raise DefinitionError(f"a secret field needs a non-empty key name, got {self.key!r}")
 
     def __str__(self) -> str:
         return f"<secret {self.secret or ''}{'.' if self.secret else ''}{self.key}>"
@@ -107,7 +108,7 @@ def freeze_json(value: Any) -> Any:
         return tuple(freeze_json(v) for v in value)
     if isinstance(value, str | int | float | bool | SecretField | FrozenJson) or value is None:
         return value
-    raise TypeError(
+    raise DefinitionError(
         f"json= values must be JSON-like (dict, list, str, number, bool, None or "
         f"rest.secret_field(...)), got {type(value).__name__}: {value!r}"
     )
@@ -140,11 +141,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ValueError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
+            raise DefinitionError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
         for field_name in ("backoff", "max_backoff", "jitter", "deadline", "max_retry_after"):
             value = getattr(self, field_name)
             if not isinstance(value, int | float) or value < 0 or math.isnan(value):
-                raise ValueError(f"retry {field_name} must be a number >= 0, got {value!r}")
+                raise DefinitionError(f"retry {field_name} must be a number >= 0, got {value!r}")
 
     def retries_status(self, status: int) -> bool:
         """Whether a response with ``status`` is retried."""
@@ -195,7 +196,7 @@ class ApiKey(Auth):
 
     def __post_init__(self) -> None:
         if (self.header is None) == (self.query is None):
-            raise ValueError(
+            raise DefinitionError(
                 "rest.api_key needs exactly one of header='X-Api-Key' or query='api_key'"
             )
 
@@ -220,7 +221,7 @@ class OAuth2ClientCredentials(Auth):
     def __post_init__(self) -> None:
         _check_url(self.token_url, "token_url")
         if self.send_as not in ("body", "basic"):
-            raise ValueError(f"send_as must be 'body' or 'basic', got {self.send_as!r}")
+            raise DefinitionError(f"send_as must be 'body' or 'basic', got {self.send_as!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,18 +324,18 @@ class _RestOptions(Effect):
 
     def _check_common(self) -> None:
         if self.redirects not in REDIRECT_POLICIES:
-            raise ValueError(
+            raise DefinitionError(
                 f"redirects must be 'same-origin' (follow redirects within the request's origin "
                 f"only) or 'any' (follow others too, without credentials), got {self.redirects!r}"
             )
         if not isinstance(self.method, str) or not self.method.isalpha():
-            raise ValueError(f"method must be an HTTP method like 'GET', got {self.method!r}")
+            raise DefinitionError(f"method must be an HTTP method like 'GET', got {self.method!r}")
         if not isinstance(self.timeout, int | float) or self.timeout <= 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {self.timeout!r}")
+            raise DefinitionError(f"timeout must be a number of seconds > 0, got {self.timeout!r}")
         if self.rate_limit is not None and (
             not isinstance(self.rate_limit, int | float) or self.rate_limit <= 0
         ):
-            raise ValueError(
+            raise DefinitionError(
                 f"rate_limit is requests per second and must be > 0, got {self.rate_limit!r}"
             )
         needs_secret = self.auth is not None and getattr(self.auth, "secret", None) is None
@@ -343,7 +344,7 @@ class _RestOptions(Effect):
         texts = [v for _, v in self.params + self.headers if isinstance(v, str)]
         needs_secret = needs_secret or any(SECRET_REF.search(t) for t in texts)
         if needs_secret and self.secret is None:
-            raise ValueError(
+            raise DefinitionError(
                 "auth= and rest.secret_field(...) read keys of a named secret: pass "
                 "secret='<name of a section in ~/.tdm/secrets.yml>'"
             )
@@ -355,6 +356,52 @@ class _RestOptions(Effect):
             names.append(self.auth.secret)  # type: ignore[attr-defined]
         names += [v.secret for _, v in self.params + self.headers if isinstance(v, SecretField)]
         return tuple(dict.fromkeys(n for n in names if n))
+
+    def secret_needs(self) -> tuple[SecretNeed, ...]:
+        """The secret keys this effect reads: auth keys, secret fields, ``${secrets.key}``.
+
+        Names only, never values.
+
+        >>> HttpGet("https://h.test/x", params=(("t", "${secrets.tenant}"),),
+        ...         secret="Api").secret_needs()
+        (SecretNeed(section='Api', any_of=('tenant',), ignore_case=False),)
+        """
+        needs: list[tuple[str, str]] = []
+        auth = self.auth
+        if auth is not None:
+            section = getattr(auth, "secret", None) or self.secret
+            keys = [
+                getattr(auth, attr)
+                for attr in ("username_key", "password_key", "token_key", "key")
+                if isinstance(getattr(auth, attr, None), str)
+            ]
+            if isinstance(auth, OAuth2ClientCredentials):
+                keys = [auth.client_id_key, auth.client_secret_key]
+            needs += [(section, k) for k in keys if section]
+        texts: list[str] = []
+        values = [v for _, v in self.params + self.headers] + _strings(getattr(self, "json", None))
+        for value in values:
+            if isinstance(value, SecretField):
+                section = value.secret or self.secret
+                if section:
+                    needs.append((section, value.key))
+            else:
+                texts.append(value)
+        body = getattr(self, "body", None)
+        if isinstance(body, str):
+            texts.append(body)
+        if self.secret:
+            needs += [(self.secret, key) for text in texts for key in secret_refs(text)]
+        out: dict[str, list[str]] = {name: [] for name in self.secret_names()}
+        for section, key in needs:
+            out.setdefault(section, [])
+            if key not in out[section]:
+                out[section].append(key)
+        return tuple(
+            need
+            for section, keys in out.items()
+            for need in ([SecretNeed(section, (k,)) for k in keys] or [SecretNeed(section)])
+        )
 
     def __repr__(self) -> str:
         import dataclasses
@@ -450,22 +497,22 @@ class HttpGet(_RestOptions):
         _check_url(self.url, "url")
         self._check_common()
         if self.json is not None and self.body is not None:
-            raise ValueError("pass json= or body=, not both")
+            raise DefinitionError("pass json= or body=, not both")
         if self.expect_total is not None:
             where, _, name = str(self.expect_total).partition(":")
             if where not in ("header", "body") or not name:
-                raise ValueError(
+                raise DefinitionError(
                     f"expect_total={self.expect_total!r}: say where the server states the "
                     "total, e.g. 'header:X-Total-Count' or 'body:meta.total'"
                 )
         if self.incremental is not None:
             if not isinstance(self.incremental, Incremental):
-                raise ValueError(
+                raise DefinitionError(
                     "incremental= takes tdm.incremental('column', initial=...), got "
                     f"{type(self.incremental).__name__}"
                 )
             if not self._cursor_places():
-                raise ValueError(
+                raise DefinitionError(
                     f"incremental= needs a {CURSOR} placeholder in the URL, a param value or "
                     f"the body of {redact_url(self.url)!r}, e.g. "
                     "params={'updated_since': '{cursor}'}"
@@ -536,14 +583,14 @@ class FetchEach(_RestOptions):
         _check_url(self.template, "template", templated=True)
         self._check_common()
         if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 1024:
-            raise ValueError(
+            raise DefinitionError(
                 f"concurrency must be an integer in [1, 1024], got {self.concurrency!r}"
             )
         for code, policy in self.on_status:
             if not isinstance(code, int) or not 100 <= code <= 599:
-                raise ValueError(f"on_status keys must be HTTP status codes, got {code!r}")
+                raise DefinitionError(f"on_status keys must be HTTP status codes, got {code!r}")
             if policy not in STATUS_POLICIES:
-                raise ValueError(
+                raise DefinitionError(
                     f"on_status[{code}] must be one of {', '.join(STATUS_POLICIES)}, got {policy!r}"
                 )
         self.columns()  # a malformed template fails now, not at run time
@@ -585,6 +632,17 @@ SECRET_REF = re.compile(r"\$\{secrets\.([A-Za-z0-9_.\-]+)\}")
 """``${secrets.key}`` in a header, query or body text (YAML style): filled in by the handler."""
 
 
+def _strings(value: Any) -> list[str | SecretField]:
+    """Every string and secret field inside a frozen JSON value."""
+    if isinstance(value, str | SecretField):
+        return [value]
+    if isinstance(value, FrozenJson):
+        return [s for _, v in value.items for s in _strings(v)]
+    if isinstance(value, tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def _fill_json(value: Any, cursor: Any) -> Any:
     if isinstance(value, str):
         return fill_cursor(value, cursor)
@@ -616,7 +674,7 @@ def template_fields(text: str) -> list[str]:
     try:
         parsed = list(_FORMATTER.parse(SECRET_REF.sub("", text)))
     except ValueError as exc:
-        raise ValueError(
+        raise DefinitionError(
             f"malformed template {text!r}: {exc}; write {{{{ for a literal brace"
         ) from None
     names = []
@@ -624,7 +682,7 @@ def template_fields(text: str) -> list[str]:
         if field_name is None:
             continue
         if not field_name or field_name.isdigit():
-            raise ValueError(
+            raise DefinitionError(
                 f"template {text!r} has a positional field {{{field_name}}}; "
                 "name a column instead, e.g. {Uuid}"
             )
@@ -634,21 +692,21 @@ def template_fields(text: str) -> list[str]:
 
 def _check_url(url: str, what: str, templated: bool = False) -> None:
     if not isinstance(url, str) or not url:
-        raise ValueError(f"{what} must be a non-empty URL string, got {url!r}")
+        raise DefinitionError(f"{what} must be a non-empty URL string, got {url!r}")
     probe = re.sub(r"\{[^{}]*\}", "x", url) if templated else url
     parts = urlsplit(probe)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
+        raise DefinitionError(
             f"{what} must be an absolute http(s) URL like 'https://api.example.com/v1/items', "
             f"got {redact_url(url)!r}"
         )
     if SECRET_REF.search(url):
-        raise ValueError(
+        raise DefinitionError(
             f"{what} {url!r} refers to a secret; put ${{secrets...}} in params= or headers= "
             "(or use auth=), never in the URL itself"
         )
     if parts.password is not None:
-        raise ValueError(
+        raise DefinitionError(
             f"{what} {redact_url(url)!r} carries a password; keep credentials out of URLs: "
             "put them in a secret and pass auth=rest.basic(), secret='<name>'"
         )

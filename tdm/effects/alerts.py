@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
+from tdm.core.effect import SecretNeed
 from tdm.effects.secrets import Secret, SecretsProvider, default_secrets, scrub
 from tdm.errors import AlertError
 
@@ -212,6 +213,13 @@ class EmailAlerter(Alerter):
     on_success: bool = False
     on_recovery: bool = False
     preset: str | None = field(default=None, compare=False)
+
+    def secret_needs(self) -> tuple[SecretNeed, ...]:
+        """The login keys the secret must hold (names only)."""
+        if self.secret is None:
+            return ()
+        return (SecretNeed(self.secret, ("username", "user", "login", "sender"), True),
+                SecretNeed(self.secret, ("password", "app_password"), True))  # fmt: skip
 
     def _login(self, secrets: SecretsProvider | None) -> tuple[str, str] | None:
         if self.secret is None:

@@ -146,6 +146,29 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
     return ctx
 
 
+_BORROWED: list[type[Any]] = []
+
+
+def _borrowed(transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    """``transport`` for one client, which must not close it: its owner (the Runtime) does."""
+    if not _BORROWED:
+        import httpx
+
+        class Borrowed(httpx.AsyncBaseTransport):
+            def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+                self.inner = inner
+
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                return await self.inner.handle_async_request(request)
+
+            async def aclose(self) -> None:
+                return None
+
+        _BORROWED.append(Borrowed)
+    made: httpx.AsyncBaseTransport = _BORROWED[0](transport)
+    return made
+
+
 # ---------------------------------------------------------------------------------------------
 # errors
 # ---------------------------------------------------------------------------------------------
@@ -267,6 +290,7 @@ class _Call:
         self.sections: dict[str, Mapping[str, Secret]] = {
             name: env.secret(name) for name in effect.secret_names()
         }
+        self.transport = env.runtime.http
         self.limiter = _RateLimiter(effect.rate_limit) if effect.rate_limit else None
         self.timeout = effect.timeout
         self.auth_headers: dict[str, str] = {}
@@ -311,6 +335,12 @@ class _Call:
     def client(self) -> httpx.AsyncClient:
         import httpx
 
+        if self.transport is not None:
+            return httpx.AsyncClient(
+                transport=_borrowed(self.transport),
+                timeout=self.timeout,
+                follow_redirects=True,
+            )
         # Small pools: each worker has its own client and one request in flight at a time.
         return httpx.AsyncClient(
             verify=_ssl_context(self.effect.verify),

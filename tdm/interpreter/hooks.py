@@ -10,7 +10,12 @@ later breaks nobody. Subclass :class:`Hook` and override what you need::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tdm.core.context import RunContext
+    from tdm.core.pipeline import Pipeline
+    from tdm.interpreter.report import NodeReport, RunReport
 
 __all__ = ["Hook"]
 
@@ -18,7 +23,7 @@ __all__ = ["Hook"]
 class Hook:
     """Base class of run observers; every method is a no-op here.
 
-    Keyword arguments passed:
+    Keyword arguments passed (an override names those it uses and ends with ``**_``):
         before_run: ``run`` (RunContext), ``pipeline``, ``report`` (RunReport, nodes QUEUED).
         before_node: ``run``, ``node`` (NodeReport, RUNNING), ``report``.
         after_node: ``run``, ``node`` (NodeReport, final status), ``report``.
@@ -29,16 +34,22 @@ class Hook:
     logged and kept in ``report.hook_errors``, never hiding the run's own result.
     """
 
-    def before_run(self, **kwargs: Any) -> None:
+    def before_run(
+        self, *, run: RunContext, pipeline: Pipeline, report: RunReport, **_: Any
+    ) -> None:
         """Called once before the first node runs."""
 
-    def before_node(self, **kwargs: Any) -> None:
+    def before_node(
+        self, *, run: RunContext, node: NodeReport, report: RunReport, **_: Any
+    ) -> None:
         """Called when a node is handed to the executor."""
 
-    def after_node(self, **kwargs: Any) -> None:
+    def after_node(self, *, run: RunContext, node: NodeReport, report: RunReport, **_: Any) -> None:
         """Called when a node finished, failed or was skipped."""
 
-    def after_run(self, **kwargs: Any) -> None:
+    def after_run(
+        self, *, run: RunContext, pipeline: Pipeline, report: RunReport, **_: Any
+    ) -> None:
         """Called once at the end, even when the run failed or was interrupted."""
 
 

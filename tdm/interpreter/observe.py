@@ -117,9 +117,7 @@ class LoggingHook(Hook):
         """The hook suited to the ``tdm.run`` logger's current level."""
         return NodeLoggingHook() if log.isEnabledFor(_INFO) else LoggingHook()
 
-    def before_run(self, **kwargs: Any) -> None:
-        run: RunContext = kwargs["run"]
-        report: RunReport = kwargs["report"]
+    def before_run(self, *, run: RunContext, report: RunReport, **_: Any) -> None:
         self._token = bind_run(run)
         if log.isEnabledFor(_INFO):
             log.info(
@@ -129,8 +127,7 @@ class LoggingHook(Hook):
                        "pipeline_name": report.pipeline_name},
             )  # fmt: skip
 
-    def after_run(self, **kwargs: Any) -> None:
-        report: RunReport = kwargs["report"]
+    def after_run(self, *, report: RunReport, **_: Any) -> None:
         try:
             if not self.live_nodes and log.isEnabledFor(_ERROR):
                 for node in report.failed:
@@ -168,8 +165,7 @@ class NodeLoggingHook(LoggingHook):
         super().__init__()
         self._steps = log.isEnabledFor(_DEBUG)
 
-    def after_node(self, **kwargs: Any) -> None:
-        node: NodeReport = kwargs["node"]
+    def after_node(self, *, node: NodeReport, **_: Any) -> None:
         status = node.status
         if status is Status.SUCCESS:
             if node.kind != "effect" and not self._steps:
@@ -307,9 +303,7 @@ class StateHook(Hook):
         self.attempts = attempts
         self.wait_s = wait_s
 
-    def before_run(self, **kwargs: Any) -> None:
-        pipeline: Pipeline = kwargs["pipeline"]
-        report: RunReport = kwargs["report"]
+    def before_run(self, *, pipeline: Pipeline, report: RunReport, **_: Any) -> None:
         try:
             self.store.begin(run_record(report, pipeline, final=False))
         except Exception as exc:  # the final record will be retried; never stop the run here
@@ -318,9 +312,7 @@ class StateHook(Hook):
                 self.store.describe(), report.run_id, type(exc).__name__, scrub(str(exc)),
             )  # fmt: skip
 
-    def after_run(self, **kwargs: Any) -> None:
-        pipeline: Pipeline = kwargs["pipeline"]
-        report: RunReport = kwargs["report"]
+    def after_run(self, *, pipeline: Pipeline, report: RunReport, **_: Any) -> None:
         from tenacity import Retrying, stop_after_attempt, wait_exponential
 
         record = run_record(report, pipeline)
@@ -408,8 +400,7 @@ class AlertHook(Hook):
         with _LAST_LOCK:
             return _LAST_STATUS.get(report.pipeline_id)
 
-    def after_run(self, **kwargs: Any) -> None:
-        report: RunReport = kwargs["report"]
+    def after_run(self, *, report: RunReport, **_: Any) -> None:
         alerters = list(self.runtime.alerters)
         kinds: list[Kind] = []
         if not report.ok:

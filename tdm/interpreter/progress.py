@@ -135,8 +135,7 @@ class TerminalProgress(Hook):
             table.add_row(name, "[yellow]RUNNING[/]", "", "", f"{now - began:.1f}s")
         return table
 
-    def before_run(self, **kwargs: Any) -> None:
-        report: RunReport = kwargs["report"]
+    def before_run(self, *, report: RunReport, **_: Any) -> None:
         from rich.console import Console
         from rich.live import Live
 
@@ -150,16 +149,13 @@ class TerminalProgress(Hook):
         self._live = Live(_View(), console=console, refresh_per_second=4, transient=False)
         self._live.start()
 
-    def before_node(self, **kwargs: Any) -> None:
-        node: NodeReport = kwargs["node"]
+    def before_node(self, *, node: NodeReport, **_: Any) -> None:
         self.state.node_started(node)
 
-    def after_node(self, **kwargs: Any) -> None:
-        node: NodeReport = kwargs["node"]
+    def after_node(self, *, node: NodeReport, **_: Any) -> None:
         self.state.node_finished(node)
 
-    def after_run(self, **kwargs: Any) -> None:
-        report: RunReport = kwargs["report"]
+    def after_run(self, *, report: RunReport, **_: Any) -> None:
         if self._live is not None:
             self._live.stop()
             self._live.console.print(
@@ -211,8 +207,7 @@ class JupyterProgress(Hook):
         if self._handle is not None:
             self._handle.update(self._html())
 
-    def before_run(self, **kwargs: Any) -> None:
-        report: RunReport = kwargs["report"]
+    def before_run(self, *, report: RunReport, **_: Any) -> None:
         from IPython import display as ipd
 
         display: Any = ipd.display
@@ -220,18 +215,15 @@ class JupyterProgress(Hook):
         self._handle = display(self._html(), display_id=True)
         self._last = time.perf_counter()
 
-    def before_node(self, **kwargs: Any) -> None:
-        node: NodeReport = kwargs["node"]
+    def before_node(self, *, node: NodeReport, **_: Any) -> None:
         self.state.node_started(node)
         self._update()
 
-    def after_node(self, **kwargs: Any) -> None:
-        node: NodeReport = kwargs["node"]
+    def after_node(self, *, node: NodeReport, **_: Any) -> None:
         self.state.node_finished(node)
         self._update()
 
-    def after_run(self, **kwargs: Any) -> None:
-        report: RunReport = kwargs["report"]
+    def after_run(self, *, report: RunReport, **_: Any) -> None:
         if self._handle is not None:
             self._handle.update(self._html(report))
             self._handle = None

@@ -12,6 +12,8 @@ from tdm.effects.secrets import SecretsProvider, default_secrets
 from tdm.interpreter.hooks import Hook
 
 if TYPE_CHECKING:  # the audit store (sqlite3) and alerts (ssl) load when a run uses them
+    import httpx
+
     from tdm.effects.alerts import Alerter
     from tdm.effects.checkpoints import CheckpointStore
     from tdm.effects.state import StateStore
@@ -33,7 +35,9 @@ class Runtime:
         secrets: the provider effect handlers resolve secret names with (None: environment
             variables, then ``$TDM_HOME/secrets.yml``).
         files: a base URI that relative file paths resolve against (e.g. ``"memory://"``).
-        http: HTTP settings for REST effects.
+        http: the ``httpx`` transport REST effects send their requests through (None: httpx's
+            own connection pools). Inject ``httpx.MockTransport(handler)`` or any
+            ``httpx.AsyncBaseTransport`` to serve requests in-process; tdm never closes it.
         state: the audit-trail store (None: no audit trail); see :mod:`tdm.state`.
         alerters: who to tell when a run fails; see :mod:`tdm.alerts`.
         progress: show live progress (None: only on an interactive terminal or notebook).
@@ -53,7 +57,7 @@ class Runtime:
     hooks: Sequence[Hook] = ()
     secrets: SecretsProvider | None = None
     files: str | None = None
-    http: Any = None
+    http: httpx.AsyncBaseTransport | None = None
     state: StateStore | None = None
     alerters: Sequence[Alerter] = ()
     progress: bool | None = False

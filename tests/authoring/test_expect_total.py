@@ -6,6 +6,7 @@ import pytest
 
 import tdm
 from tdm import rest
+from tdm.errors import DefinitionError
 from tests.servers.fixtures import FakeApi
 
 
@@ -50,7 +51,7 @@ def test_a_missing_header_lists_the_headers(fresh_fake_api: FakeApi) -> None:
 
 
 def test_a_bad_spec_fails_when_built() -> None:
-    with pytest.raises(ValueError, match=r"e\.g\. 'header:X-Total-Count'"):
+    with pytest.raises(DefinitionError, match=r"e\.g\. 'header:X-Total-Count'"):
         rest.get("https://api.example.com/items", expect_total="X-Total-Count")
 
 

@@ -86,6 +86,7 @@ def test_run_succeeds_with_secrets_from_env(tmp_path: Path) -> None:
         .read_text()
         .replace("emailalertmanager", "nullalertmanager")
         .replace("email_addresses: [data-ops@example.com]", "name: Null")
+        .replace("      host: smtp.example.com\n", "")
     )
     code, out, err = invoke(
         "run", str(null_alerts), "--pipeline", "Orders", "--no-progress", "--show", "2", env=env

@@ -49,6 +49,7 @@ def test_success_is_one_json_document_and_json_log_lines(tmp_path: Path) -> None
         .read_text()
         .replace("emailalertmanager", "nullalertmanager")
         .replace("email_addresses: [data-ops@example.com]", "name: Null")
+        .replace("      host: smtp.example.com\n", "")
     )
     code, doc, logs = tdm_json(
         "run", str(null_alerts), "--log-format", "json", "--show", "1",

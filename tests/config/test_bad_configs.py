@@ -1,4 +1,5 @@
-"""The catalog of bad configuration files: each fails to load with its expected message.
+"""The catalog of bad configuration files: each fails to load with its expected message, and
+``tdm validate`` and ``tdm run`` reject it with exactly the same error (exit 2, nothing run).
 
 Every file in tests/resources/bad_configs/ starts with comment lines:
 ``# expect: TEXT`` (one or more; each must appear in the message), ``# line: N`` (the line the
@@ -13,8 +14,10 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from tdm.config import load_yaml
+import tdm
+from tdm.cli import cli
 from tdm.errors import ConfigError
 
 CATALOG = Path(__file__).resolve().parents[1] / "resources" / "bad_configs"
@@ -37,20 +40,24 @@ def test_catalog_is_big_enough() -> None:
         assert _header(path).get("expect"), f"{path.name} has no '# expect:' line"
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_bad_config(path: Path, tmp_path: Path) -> None:
-    header = _header(path)
+def _write_secrets(header: dict[str, list[str]]) -> None:
     if "secrets" in header:
         home = Path(os.environ["TDM_HOME"])
         secrets = home / "secrets.yml"
         data = {"version": 1, **json.loads(header["secrets"][0])}
         secrets.write_text(json.dumps(data))
         secrets.chmod(0o600)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_bad_config(path: Path) -> None:
+    header = _header(path)
+    _write_secrets(header)
     rel = os.path.relpath(path)
     with pytest.raises(ConfigError) as info:
-        project = load_yaml(rel)
+        job = tdm.load(rel)
         if "check" in header:
-            project.check_secrets()
+            job.validate()
         else:
             pytest.fail("loaded without error")
     message = str(info.value)
@@ -62,3 +69,19 @@ def test_bad_config(path: Path, tmp_path: Path) -> None:
         assert info.value.line == int(header["line"][0]), message
         assert message.startswith(f"{rel}:{header['line'][0]}: ")
     assert "Traceback" not in message
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_validate_and_run_reject_alike(path: Path) -> None:
+    """What `tdm validate` accepts, `tdm run` accepts: the same error, exit 2, no output."""
+    header = _header(path)
+    _write_secrets(header)
+    rel = os.path.relpath(path)
+    runner = CliRunner()
+    validated = runner.invoke(cli, ["validate", rel], prog_name="tdm")
+    ran = runner.invoke(cli, ["run", rel, "--no-progress"], prog_name="tdm")
+    assert (validated.exit_code, ran.exit_code) == (2, 2), validated.stderr + ran.stderr
+    assert validated.stderr == ran.stderr
+    assert ran.stdout == ""
+    for expected in header["expect"]:
+        assert expected in ran.stderr

@@ -13,6 +13,7 @@ import pytest
 
 import tdm
 from tdm import rest
+from tdm.errors import DefinitionError
 from tests.effects.rest_helpers import error, output
 from tests.servers.fixtures import ApiError, FakeApi, RequestInfo
 
@@ -215,7 +216,7 @@ def test_yaml_style_secret_references_in_headers_params_and_body(fresh_fake_api:
     assert step.columns() == ("id",)
     output(tdm.inputs.frame("x") >> step, SECRETS, x=pd.DataFrame({"id": [1, 2]}))
     assert [r.headers["x-auth"] for r in api.log] == ["tok-abc123:1", "tok-abc123:2"]
-    with pytest.raises(ValueError, match="secret="):
+    with pytest.raises(DefinitionError, match="secret="):
         rest.get(api.url + "/echo", headers={"A": "${secrets.code}"})
-    with pytest.raises(ValueError, match="never in the URL"):
+    with pytest.raises(DefinitionError, match="never in the URL"):
         rest.get(api.url + "/echo?k=${secrets.code}", secret="Api")

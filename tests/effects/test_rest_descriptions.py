@@ -9,6 +9,7 @@ import pytest
 import tdm
 from tdm import rest
 from tdm.core.rest import FetchEach, HttpGet, redact_url
+from tdm.errors import DefinitionError
 
 
 def test_equal_sources_are_one_node_and_pickle() -> None:
@@ -61,7 +62,7 @@ def test_fetch_each_is_an_arity_one_step() -> None:
     ],
 )
 def test_bad_definitions_fail_when_built(build: object, match: str) -> None:
-    with pytest.raises((ValueError, TypeError), match=match):
+    with pytest.raises(DefinitionError, match=match):
         build()  # type: ignore[operator]
 
 
@@ -107,5 +108,5 @@ def test_yaml_style_pagination_auth_and_retry_equal_the_python_values() -> None:
     assert rest.fetch_each("https://x/{id}", auth="bearer", secret="Api") == rest.fetch_each(
         "https://x/{id}", auth=rest.bearer(), secret="Api"
     )
-    with pytest.raises(ValueError, match=r"paginate: unknown type 'pages'.*page_number"):
+    with pytest.raises(DefinitionError, match=r"paginate: unknown type 'pages'.*page_number"):
         rest.get("https://x/items", paginate={"type": "pages"})

@@ -21,6 +21,7 @@ import pytest
 
 import tdm
 from tdm import rest
+from tdm.errors import DefinitionError
 from tests.effects.rest_helpers import error, output, run
 from tests.servers.fixtures import FakeApi, LoggedRequest, RequestInfo
 
@@ -268,7 +269,7 @@ def test_a_redirect_loop_is_a_clear_error(fresh_fake_api: FakeApi) -> None:
 
 
 def test_redirects_is_checked_and_shown() -> None:
-    with pytest.raises(ValueError, match="redirects must be 'same-origin'"):
+    with pytest.raises(DefinitionError, match="redirects must be 'same-origin'"):
         rest.get("https://api.example.com/x", redirects="all")  # type: ignore[arg-type]
     source = rest.get("https://api.example.com/x", redirects="any")
     assert "redirects='any'" in source.plan.descriptions[0]

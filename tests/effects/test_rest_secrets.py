@@ -13,6 +13,7 @@ import pytest
 import tdm
 from tdm import rest
 from tdm.effects.http import redact_text
+from tdm.errors import DefinitionError
 from tests.effects.rest_helpers import runtime
 from tests.servers.fixtures import FakeApi, RequestInfo
 
@@ -138,7 +139,7 @@ def test_literal_credentials_are_redacted_or_refused() -> None:
     assert "literal-key" not in repr(source.plan.nodes[0].op)
     assert "Basic abc" not in repr(source.plan.nodes[0].op)
     assert "literal-key" not in source.plan.descriptions[0]
-    with pytest.raises(ValueError, match="carries a password"):
+    with pytest.raises(DefinitionError, match="carries a password"):
         rest.get("https://bob:hunter2@api.example.com/x")
     assert (
         redact_text("see https://u:p@h.test/a?password=x&q=1")

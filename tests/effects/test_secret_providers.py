@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import tdm
 from tdm.config import load_yaml
 from tdm.effects.secrets import (
     AwsSecrets,
@@ -116,8 +117,7 @@ def test_routed_and_configured_providers(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_project_routes_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _mount(tmp_path, "warehouse", password="dir-pw-3333")
-    project = load_yaml(
-        f"""
+    text = f"""
 secrets:
   directory: {tmp_path}
 pipelines:
@@ -128,11 +128,11 @@ pipelines:
         type: tests.config.sample_pipes:sink
         config: {{parents: [n], target: x, secrets: {{type: kubernetes, name: Warehouse}}}}
 """
-    )
+    project = load_yaml(text)
     assert project.secret_routes == {"Warehouse": "directory"}
     provider = project.secrets_provider()
     assert provider.section("Warehouse")["password"].reveal() == "dir-pw-3333"
-    project.check_secrets()  # found: no error
+    tdm.load(text).validate()  # found: no error
 
 
 def test_file_provider_warns_when_readable_by_others(

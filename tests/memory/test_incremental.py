@@ -164,7 +164,7 @@ def test_cursor_in_the_url_and_a_missing_placeholder(fresh_fake_api: FakeApi) ->
     )
     assert tdm.run(src, runtime=tdm.Runtime(state=tdm.state.memory())).ok
     assert seen == ["2024-01-01 10:00"]
-    with pytest.raises(ValueError, match=r"needs a \{cursor\} placeholder"):
+    with pytest.raises(DefinitionError, match=r"needs a \{cursor\} placeholder"):
         rest.get("https://x.test/items", incremental=tdm.incremental("ts", initial=0))
     with pytest.raises(DefinitionError, match="needs key="):
         files.write("out.parquet", mode="upsert")

@@ -10,6 +10,7 @@ import pytest
 
 import tdm
 from tdm.effects.secrets import MappingSecrets
+from tdm.errors import DefinitionError
 from tests.observability.conftest import PLANTED, LeakySource, boom, identity
 from tests.servers.fixtures import SMTP_PASSWORD, SMTP_USERNAME
 
@@ -265,13 +266,13 @@ def test_planted_secret_appears_in_no_alert(fresh_smtp_server: Any, fresh_fake_a
 
 
 def test_factories_validate_their_arguments() -> None:
-    with pytest.raises(ValueError, match="needs an SMTP server"):
+    with pytest.raises(DefinitionError, match="needs an SMTP server"):
         tdm.alerts.email("ops@example.com")
-    with pytest.raises(ValueError, match="'nobody' is not an email address"):
+    with pytest.raises(DefinitionError, match="'nobody' is not an email address"):
         tdm.alerts.email("nobody", preset="gmail")
-    with pytest.raises(ValueError, match="unknown webhook style 'discord'"):
+    with pytest.raises(DefinitionError, match="unknown webhook style 'discord'"):
         tdm.alerts.webhook("https://x.test/h", style="discord")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"needs url=\.\.\. or a secret="):
+    with pytest.raises(DefinitionError, match=r"needs url=\.\.\. or a secret="):
         tdm.alerts.webhook(None)
     with pytest.raises(TypeError, match="takes alerters such as"):
         tdm.run(

@@ -20,6 +20,7 @@ import pytest
 import tdm
 from tdm.effects.alerts import Alert
 from tdm.effects.secrets import MappingSecrets
+from tdm.errors import DefinitionError
 from tests.observability.conftest import PLANTED, boom, identity
 from tests.servers.fixtures import (
     SMTP_PASSWORD,
@@ -266,7 +267,7 @@ def test_ca_file_problems_are_clear_errors(
                        r"usable CA certificate \(PEM expected\)"):  # fmt: skip
         alerter(smtp_starttls_server, "starttls", ca_file=junk).send(alert, secrets=smtp_secrets())
     assert smtp_starttls_server.auth_attempts == []
-    with pytest.raises(ValueError, match="ca_file= needs security='ssl' or 'starttls'"):
+    with pytest.raises(DefinitionError, match="ca_file= needs security='ssl' or 'starttls'"):
         tdm.alerts.email("ops@example.com", host="127.0.0.1", security="none", ca_file=junk)
 
 
@@ -300,8 +301,9 @@ def test_the_wrong_security_for_the_port_is_a_clear_error(
 
 
 def test_ca_file_from_yaml_settings(tmp_path: Path, tls_files: TlsFiles) -> None:
-    from tdm.cli import _component
     from tdm.config.loader import load_settings
+    from tdm.config.registry import default_registry
+    from tdm.config.services import build_service
 
     settings = tmp_path / "config.yml"
     settings.write_text(
@@ -316,6 +318,6 @@ def test_ca_file_from_yaml_settings(tmp_path: Path, tls_files: TlsFiles) -> None
         "      secrets: {type: env, name: SMTP}\n"
     )
     (spec,) = load_settings(settings).alert_managers
-    built = _component(spec, "alert")
+    built = build_service(spec, "alert", default_registry())
     assert built.ca_file == str(tls_files.ca_file)
     assert (built.security, built.port, built.secret) == ("starttls", 587, "SMTP")
