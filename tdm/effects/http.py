@@ -187,14 +187,9 @@ class _Call:
         return "".join(out)
 
     @asynccontextmanager
-    async def connected(self, workers: int = 1) -> AsyncIterator[None]:
+    async def connected(self) -> AsyncIterator[None]:
         """Open the call's wire (inside its event loop) for the block; close it after."""
-        wire = open_wire(
-            transport=self.transport,
-            verify=self.effect.verify,
-            timeout=self.timeout,
-            workers=workers,
-        )
+        wire = open_wire(transport=self.transport, verify=self.effect.verify, timeout=self.timeout)
         self.wire = wire
         try:
             yield
