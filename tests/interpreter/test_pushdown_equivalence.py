@@ -165,3 +165,46 @@ def test_missing_column_fails_at_the_same_step(tmp_path: Path) -> None:
     )
     assert _outcome(fast) == _outcome(slow) == ("FAILURE", ["select"])
     assert "'zz'" in str(fast.nodes["select"].error)
+
+
+@tdm.transform(columns=["qty"])
+def big(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["qty"] > 10]
+
+
+@tdm.transform(columns=["state", "qty"], passthrough=False)
+def per_state(df: pd.DataFrame) -> pd.DataFrame:
+    return df.groupby("state", as_index=False)["qty"].sum()
+
+
+@tdm.transform
+def undeclared(df: pd.DataFrame) -> pd.DataFrame:
+    return df
+
+
+def test_user_steps_declare_what_they_read() -> None:
+    read = files.read("o.csv")
+    assert (read >> big() >> per_state()).explain() == (
+        "read_o: columns ['qty', 'state'] (others skipped)"
+    )
+    # passing other columns through to the output: every column is needed
+    assert (read >> big()).explain() == "read_o: all columns (big: it is an output of the pipeline)"
+    assert "columns ['id', 'qty']" in (read >> big() >> t.select(["id"])).explain()
+    text = (read >> undeclared() >> t.select(["id"])).explain()
+    assert "all columns (undeclared() is a user step that does not declare its columns" in text
+    written = read >> t.select(["id"]) >> files.write("out.csv")
+    assert "columns ['id']" in written.explain()
+    assert "all columns" in (read >> files.write("out.csv") >> t.select(["id"])).explain()
+
+
+def test_drift_of_a_pruned_read_compares_the_columns_it_reads(tmp_path: Path) -> None:
+    rt = tdm.Runtime(files=str(tmp_path), state=tdm.state.memory())
+    pipeline = files.read("o.csv") >> per_state()
+    pd.DataFrame({"state": ["TX"], "qty": [1], "note": ["x"]}).to_csv(tmp_path / "o.csv")
+    assert tdm.run(pipeline, runtime=rt, pipeline_id="p").drift == []
+    again = pd.DataFrame({"state": ["TX"], "qty": [1.5], "other": [2]})
+    again.to_csv(tmp_path / "o.csv", index=False)
+    second = tdm.run(pipeline, runtime=rt, pipeline_id="p")
+    assert second.ok and len(second.drift) == 1
+    assert "column qty retyped int64 -> float64" in second.drift[0]
+    assert "note" not in second.drift[0] and "other" not in second.drift[0]
