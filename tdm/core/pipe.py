@@ -228,9 +228,16 @@ class Pipe(Op):
         """
         if not name or not isinstance(name, str):
             raise ValueError(f"a step name must be a non-empty string, got {name!r}")
-        import dataclasses
-
-        return dataclasses.replace(self, name=name, explicit_name=True)
+        # dataclasses.replace would freeze the parameters again: reuse this pipe's frozen key
+        new = object.__new__(type(self))
+        for f in _fields(type(self)):
+            object.__setattr__(new, f, getattr(self, f))
+        object.__setattr__(new, "name", name)
+        object.__setattr__(new, "explicit_name", True)
+        key = (name, *self._key[1:-1], True)
+        object.__setattr__(new, "_key", key)
+        object.__setattr__(new, "_hash", hash(key))
+        return new
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild through the factory so a pickled pipe refers to an importable name
@@ -332,6 +339,18 @@ class Pipe(Op):
         return _wrong_type(self.name, out)
 
 
+_FIELDS: dict[type[Pipe], tuple[str, ...]] = {}
+
+
+def _fields(cls: type[Pipe]) -> tuple[str, ...]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        import dataclasses
+
+        found = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return found
+
+
 def _explained(
     error: PipeError, frames: tuple[Frame, ...], params: Any, *, raised: bool
 ) -> PipeError:
@@ -409,14 +428,31 @@ def _make_factory(
     step_name = name or fn.__name__
 
     checked: _Checked | None = None  # the body's annotations, resolved on first use
+    keywords = tuple(
+        p.name
+        for p in params_sig.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    keyword_set = frozenset(keywords)
+    required = frozenset(
+        p.name
+        for p in params_sig.parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    )
 
     @functools.wraps(fn)
     def factory(*args: Any, **kwargs: Any) -> Pipe:
         nonlocal checked
-        try:
-            bound = params_sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise StepArgumentError(bind_problem(step_name, params_sig, kwargs, exc)) from None
+        if not args and keyword_set.issuperset(kwargs) and required.issubset(kwargs):
+            # what bind() returns for named keywords only, without its general (slow) walk
+            ordered = {name: kwargs[name] for name in keywords if name in kwargs}
+            bound = inspect.BoundArguments(params_sig, ordered)
+        else:
+            try:
+                bound = params_sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise StepArgumentError(bind_problem(step_name, params_sig, kwargs, exc)) from None
         if checked is None:
             checked = _Checked(resolved_hints(fn))
         if checked.hints:
