@@ -203,6 +203,17 @@ PIPELINES = click.option(
     "--dry-run", is_flag=True, help="Print the plan (effects, secrets by name); run nothing."
 )
 @click.option(
+    "--explain",
+    is_flag=True,
+    help="Print what each pipeline pushes into its file reads (columns kept, row filters); "
+    "run nothing.",
+)
+@click.option(
+    "--no-optimize",
+    is_flag=True,
+    help="Run the plan as written: no column pruning or filter pushdown into reads.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["auto", "json", "text"]),
     default="auto",
@@ -271,6 +282,8 @@ def run(
     scheduler: str | None,
     max_workers: int | None,
     dry_run: bool,
+    explain: bool,
+    no_optimize: bool,
     log_format: str,
     log_level: str,
     progress: bool | None,
@@ -299,6 +312,11 @@ def run(
         text = plan_text(job.project, job.select(pipelines))
         click.echo(json.dumps({"dry_run": True, "plan": text}) if as_json else text)
         return
+    if explain:
+        plans = {spec.name: spec.pipeline.explain() for spec in job.select(pipelines)}
+        lines = [f"{name}:\n  " + text.replace("\n", "\n  ") for name, text in plans.items()]
+        click.echo(json.dumps({"explain": plans}) if as_json else "\n".join(lines))
+        return
     if progress is None or as_json:
         progress = sys.stderr.isatty() and not as_json
     source = click.get_current_context().get_parameter_source("log_level")
@@ -320,6 +338,7 @@ def run(
         keep_checkpoints=keep_checkpoints,
         resume=resume,
         drift=drift,  # type: ignore[arg-type]
+        optimize=not no_optimize,
     ):
         if as_json:
             from tdm.interpreter.summary import run_record

@@ -186,6 +186,7 @@ class Job:
         keep_checkpoints: bool = False,
         resume: str | None = None,
         drift: Literal["warn", "fail", "ignore"] | None = None,
+        optimize: bool = True,
     ) -> Iterator[tuple[PipelineSpec, RunReport]]:
         """Run the named pipelines (all when ``names`` is empty) one after another.
 
@@ -194,7 +195,8 @@ class Job:
 
         ``checkpoints`` (default: the file's ``checkpoints:``) keeps node outputs so that a
         failed run can be resumed; ``resume`` is a run id, or :data:`LAST_FAILED` for each
-        pipeline's last failed run; ``drift`` overrides each pipeline's ``drift:`` policy.
+        pipeline's last failed run; ``drift`` overrides each pipeline's ``drift:`` policy;
+        ``optimize=False`` runs each plan as written (no pushdown into reads).
         """
         import tdm
         from tdm.executors import from_cli
@@ -228,6 +230,7 @@ class Job:
                     pipeline_name=spec.name,
                     resume=_resume_target(resume, spec, used),
                     drift=drift or spec.drift or "warn",
+                    optimize=optimize,
                 )
                 yield spec, report
 

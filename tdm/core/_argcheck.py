@@ -156,3 +156,30 @@ def _all_items(values: Any, hint: Any) -> bool | None:
             return False
         unknown = unknown or r is None
     return None if unknown else True
+
+
+def bind_problem(
+    step_name: str, sig: inspect.Signature, kwargs: Mapping[str, Any], exc: TypeError
+) -> str:
+    """Say which argument is wrong: an unknown keyword first (with the closest known name)."""
+    import difflib
+
+    accepted = [
+        p.name
+        for p in sig.parameters.values()
+        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [] if takes_any else [k for k in kwargs if k not in accepted]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hints.append(f"unexpected {key!r}{hint}")
+        return (
+            f"{step_name}(): {'; '.join(hints)}; it accepts "
+            f"{', '.join(repr(a) for a in accepted) or 'no parameters'}; "
+            f"signature is {step_name}{sig}"
+        )
+    return f"{step_name}(): {exc}; signature is {step_name}{sig}"

@@ -193,12 +193,12 @@ def _factory(fn: Callable[..., Any], effect: type[_Custom], frames: int) -> Call
     @functools.wraps(fn)
     def factory(*, secret: str | None = None, label: str | None = None, **kwargs: Any) -> Any:
         nonlocal hints
-        from tdm.core.pipe import _bind_problem
+        from tdm.core._argcheck import bind_problem
 
         try:
             bound = user_sig.bind(**kwargs)
         except TypeError as exc:
-            raise StepArgumentError(_bind_problem(name, user_sig, kwargs, exc)) from None
+            raise StepArgumentError(bind_problem(name, user_sig, kwargs, exc)) from None
         if hints is None:
             hints = resolved_hints(fn)
         problems = argument_problems(name, user_sig, hints, bound.arguments)

@@ -216,6 +216,12 @@ class Read(_FileEffect):
     seen: tuple[tuple[str, str], ...] | None = None
     """Filled in at run time for an incremental read: the (path, version) pairs earlier
     successful runs read, to be skipped. None: not an incremental read in progress."""
+    keep_columns: tuple[str, ...] | None = None
+    """Set by plan optimisation (:mod:`tdm.core.pushdown`): the only columns the pipeline
+    uses; the reader may skip the others (a listed column the files lack is simply absent)."""
+    row_filter: tuple[tuple[str, str, Any], ...] | None = None
+    """Set by plan optimisation: ``(column, op, literal)`` conditions a following
+    ``filter_rows`` applies; a parquet reader may skip row groups where one cannot hold."""
 
     def default_name(self) -> str:
         return f"read_{_stem(self.uri)}"
@@ -224,6 +230,10 @@ class Read(_FileEffect):
         extra = f", path_column={self.path_column!r}" if self.path_column else ""
         if self.incremental:
             extra += ", incremental=True"
+        if self.keep_columns is not None:
+            extra += f", keep_columns={list(self.keep_columns)!r}"
+        if self.row_filter:
+            extra += f", row_filter={list(self.row_filter)!r}"
         return f"files.read({self._describe_args()}{extra})"
 
     def with_cursor(self, value: Any) -> Read:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeAlias, overload
@@ -18,7 +18,7 @@ import pandas as pd
 from returns.result import Failure, Result, Success
 
 from tdm._types import Frame
-from tdm.core._argcheck import argument_problems, resolved_hints
+from tdm.core._argcheck import argument_problems, bind_problem, resolved_hints
 from tdm.core.context import RunContext
 from tdm.core.hostile import diagnose
 from tdm.core.marks import mark_factory
@@ -402,33 +402,6 @@ class _Checked:
     hints: dict[str, Any]
 
 
-def _bind_problem(
-    step_name: str, sig: inspect.Signature, kwargs: Mapping[str, Any], exc: TypeError
-) -> str:
-    """Say which argument is wrong: an unknown keyword first (with the closest known name)."""
-    import difflib
-
-    accepted = [
-        p.name
-        for p in sig.parameters.values()
-        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    ]
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
-    unknown = [] if takes_any else [k for k in kwargs if k not in accepted]
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            hints.append(f"unexpected {key!r}{hint}")
-        return (
-            f"{step_name}(): {'; '.join(hints)}; it accepts "
-            f"{', '.join(repr(a) for a in accepted) or 'no parameters'}; "
-            f"signature is {step_name}{sig}"
-        )
-    return f"{step_name}(): {exc}; signature is {step_name}{sig}"
-
-
 def _make_factory(
     fn: Callable[..., Any], *, name: str | None, needs_context: bool
 ) -> Callable[..., Pipe]:
@@ -443,7 +416,7 @@ def _make_factory(
         try:
             bound = params_sig.bind(*args, **kwargs)
         except TypeError as exc:
-            raise StepArgumentError(_bind_problem(step_name, params_sig, kwargs, exc)) from None
+            raise StepArgumentError(bind_problem(step_name, params_sig, kwargs, exc)) from None
         if checked is None:
             checked = _Checked(resolved_hints(fn))
         if checked.hints:
@@ -531,17 +504,27 @@ def transform(fn: Callable[Concatenate[Frame, P], StepResult], /) -> Callable[P,
 
 @overload
 def transform(
-    *, name: str
+    *, name: str | None = ..., columns: Sequence[str] | None = ...
 ) -> Callable[[Callable[Concatenate[Frame, P], StepResult]], Callable[P, Pipe]]: ...
 
 
-def transform(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
+def transform(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> Any:
     """Lift a function of frames into a factory of :class:`Pipe` values.
 
     The leading positional parameters are the input frames (one, or several when annotated as
     DataFrames, or ``*frames``); the remaining parameters become the factory's parameters, so
     ``mypy`` checks them. The body may raise (that becomes ``Failure(PipeError)``) or return a
     ``Result`` itself.
+
+    ``columns=[...]`` declares the only input columns the body reads (other columns may pass
+    through it or be dropped), so a run can skip reading columns nothing uses (see
+    :mod:`tdm.core.pushdown`); without it, a step counts as reading every column.
 
     >>> import pandas as pd
     >>> @transform
@@ -558,8 +541,15 @@ def transform(fn: Callable[..., Any] | None = None, /, *, name: str | None = Non
     True
     """
     if fn is None:
-        return lambda f: _make_factory(f, name=name, needs_context=False)
+        return lambda f: _declared(_make_factory(f, name=name, needs_context=False), columns)
     return _make_factory(fn, name=name, needs_context=False)
+
+
+def _declared(factory: Callable[..., Pipe], columns: Sequence[str] | None) -> Callable[..., Pipe]:
+    if columns is not None:
+        names = [columns] if isinstance(columns, str) else list(columns)
+        factory.__tdm_reads__ = frozenset(map(str, names))  # type: ignore[attr-defined]
+    return factory
 
 
 @overload
@@ -570,12 +560,16 @@ def transform_with_context(
 
 @overload
 def transform_with_context(
-    *, name: str
+    *, name: str | None = ..., columns: Sequence[str] | None = ...
 ) -> Callable[[Callable[Concatenate[Frame, RunContext, P], StepResult]], Callable[P, Pipe]]: ...
 
 
 def transform_with_context(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Any:
     """Like :func:`transform`, for a body that also needs the run's :class:`RunContext`.
 
@@ -592,5 +586,5 @@ def transform_with_context(
     2026
     """
     if fn is None:
-        return lambda f: _make_factory(f, name=name, needs_context=True)
+        return lambda f: _declared(_make_factory(f, name=name, needs_context=True), columns)
     return _make_factory(fn, name=name, needs_context=True)

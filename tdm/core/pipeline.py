@@ -473,6 +473,20 @@ class Pipeline:
         """
         return _render_text(self)
 
+    def explain(self) -> str:
+        """What a run pushes into each file read: the columns it keeps, the row filters.
+
+        ``tdm.run(..., optimize=False)`` runs without it; see :mod:`tdm.core.pushdown`.
+
+        >>> from tdm.core.files import Read
+        >>> import tdm.transforms as t
+        >>> print((Read("orders.csv", None) >> t.aggregate("state", {"n": "size"})).explain())
+        read_orders: columns ['n', 'state'] (others skipped)
+        """
+        from tdm.core.pushdown import explain
+
+        return explain(self)
+
     def to_mermaid(self) -> str:
         """A Mermaid flowchart of the pipeline (sources on the left)."""
         return _render_mermaid(self)

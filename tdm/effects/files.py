@@ -30,6 +30,7 @@ from tdm._types import Frame
 from tdm.core.files import Read, ReadAfter, Write, split_compression
 from tdm.effects import publish
 from tdm.effects.dispatch import EffectEnv, handle
+from tdm.effects.pushdown import read_tables
 from tdm.effects.storage import (
     FileTarget,
     _effect_error,
@@ -276,14 +277,15 @@ def read_frame(effect: Read, env: EffectEnv) -> Frame:
                 empty.attrs["source_versions"] = {}
                 return empty
         arrow = fmt == "parquet" or (fmt == "csv" and _csv_uses_arrow(options))
+        push = effect if effect.keep_columns is not None or effect.row_filter else None
         try:
-            frame, counts = _load(target, paths, fmt, options, arrow, retry)
+            frame, counts = _load(target, paths, fmt, options, arrow, retry, push, root is None)
         except pa.ArrowInvalid as exc:
             # pyarrow infers CSV column types from the first block; a later value that does not
             # fit (a word in a column of numbers) fails there. pandas' reader copes: use it.
             if not (arrow and fmt == "csv" and "conversion error" in str(exc).lower()):
                 raise
-            frame, counts = _load(target, paths, fmt, options, False, retry)
+            frame, counts = _load(target, paths, fmt, options, False, retry, push)
         partitions = [_partition_values(p, root) for p in paths]
     except Exception as exc:
         raise _effect_error("read", uri, fmt, exc, env, retry) from exc
@@ -310,10 +312,16 @@ def _load(
     options: Mapping[str, Any],
     arrow: bool,
     retry: _Retry,
+    push: Read | None = None,
+    single: bool = False,
 ) -> tuple[Frame, list[int]]:
-    """Read ``paths`` into one frame (one Arrow table converted once, when ``arrow``)."""
+    """Read ``paths`` into one frame (one Arrow table converted once, when ``arrow``), with
+    the plan's pushdown (``push``: kept columns, row groups to skip; see tdm.core.pushdown)."""
     if not arrow:
         pandas_options = {k: v for k, v in options.items() if k != "block_size"}
+        if push is not None and push.keep_columns is not None:
+            keep = frozenset(push.keep_columns)
+            pandas_options["usecols"] = keep.__contains__  # file order, absent ones skipped
         frames = [
             retry(functools.partial(_read_pandas, target, path, fmt, pandas_options))
             for path in paths
@@ -321,7 +329,15 @@ def _load(
         counts = [len(f) for f in frames]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         return frame, counts
-    tables = [retry(functools.partial(_read_arrow, target, path, fmt, options)) for path in paths]
+    positions = None
+    if push is None:
+        tables = [
+            retry(functools.partial(_read_arrow, target, path, fmt, options)) for path in paths
+        ]
+    else:
+        tables, positions = read_tables(
+            target, paths, fmt, options, push, retry, _read_arrow, single
+        )
     counts = [t.num_rows for t in tables]
     table = (
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
@@ -329,6 +345,12 @@ def _load(
     tables.clear()
     frame = _to_pandas(table)
     del table
+    if positions is not None:  # rows were skipped: keep the labels the unfiltered read gives
+        first = int(positions[0]) if len(positions) else 0
+        contiguous = len(positions) and int(positions[-1]) - first == len(positions) - 1
+        frame.index = (
+            pd.RangeIndex(first, first + len(positions)) if contiguous else pd.Index(positions)
+        )
     return _cast_dtypes(frame, options.get("dtype")), counts
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from tdm._types import Frame
@@ -132,6 +132,7 @@ class RunMemory:
         self.problems: list[str] = []
         self.drift_policy: str = "ignore"
         self.baseline: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.kept: dict[int, frozenset[str]] = {}
         self.drift: list[str] = []
 
     def watch_drift(self, pipeline: Pipeline, policy: str) -> None:
@@ -145,7 +146,12 @@ class RunMemory:
         for i, parents in enumerate(plan.parents):
             node = before.get(plan.names[i])
             if not parents and node is not None and node.columns:
-                self.baseline[i] = (node.columns, node.dtypes or ("?",) * len(node.columns))
+                baseline = (node.columns, node.dtypes or ("?",) * len(node.columns))
+                keep = getattr(plan.nodes[i].op, "keep_columns", None)
+                if keep is not None:  # a pruned read: only the columns it reads are compared
+                    self.kept[i] = frozenset(keep)
+                    baseline = _only(baseline, self.kept[i])
+                self.baseline[i] = baseline
 
     def check_drift(self, i: int, columns: Any, dtypes: Any) -> PipeError | None:
         """Node ``i``'s schema against the baseline: recorded (warn) or an error (fail)."""
@@ -156,6 +162,8 @@ class RunMemory:
             tuple(str(c) for c in columns),
             tuple(str(d) for d in dtypes) if dtypes is not None else ("?",) * len(columns),
         )
+        if i in self.kept:
+            after = _only(after, self.kept[i])
         changes = schema_changes(before, after)
         if not changes:
             return None
@@ -283,6 +291,13 @@ class RunMemory:
 
 
 _INCREMENTAL: weakref.WeakKeyDictionary[Pipeline, bool] = weakref.WeakKeyDictionary()
+
+
+def _only(
+    schema: tuple[Sequence[str], Sequence[str]], keep: frozenset[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    pairs = [(c, d) for c, d in zip(*schema, strict=False) if c in keep]
+    return tuple(c for c, _ in pairs), tuple(d for _, d in pairs)
 
 
 def has_incremental(pipeline: Pipeline) -> bool:

@@ -18,6 +18,7 @@ from tdm.core.context import RunContext
 from tdm.core.inputs import Input
 from tdm.core.pipe import Op, Pipe, PipeError, Skip
 from tdm.core.pipeline import ARGUMENT, Pipeline
+from tdm.core.pushdown import optimize as optimized
 from tdm.effects.logging import RUN_CONTEXT
 from tdm.effects.secrets import scrub
 from tdm.errors import DefinitionError, InputError
@@ -61,6 +62,7 @@ def run(
     pipeline_name: str | None = None,
     resume: RunReport | str | None = None,
     drift: str = "warn",
+    optimize: bool = True,
 ) -> RunReport:
     """Run ``pipeline``: perform its effects, call its steps, and report on every node.
 
@@ -85,6 +87,9 @@ def run(
             the last successful run of the pipeline does: ``"warn"`` (default; reported in
             ``report.drift``, the logs, alerts and the audit trail), ``"fail"`` (the source
             fails before anything is written) or ``"ignore"``.
+        optimize: push column pruning and parquet row-group filters into file reads
+            (:mod:`tdm.core.pushdown`; ``pipeline.explain()`` shows what); ``False`` runs
+            the plan exactly as written. The outputs are the same either way.
 
     Returns:
         A :class:`RunReport`. A failing node never raises here: it is reported as FAILURE and
@@ -112,6 +117,7 @@ def run(
         pipeline_name=pipeline_name,
         resume=resume,
         drift=drift,
+        optimize=optimize,
     ).run()
 
 
@@ -130,6 +136,7 @@ def _scheduler_for(
     pipeline_name: str | None = None,
     resume: RunReport | str | None = None,
     drift: str = "warn",
+    optimize: bool = False,
 ) -> _Scheduler:
     """Everything ``run`` sets up before the first node (shared with ``run_partitions``)."""
     if isinstance(pipeline, Op):
@@ -146,6 +153,9 @@ def _scheduler_for(
     if pipeline_id is None and isinstance(resume, RunReport):
         pipeline_id = resume.pipeline_id
     pid = pipeline_id or pipeline.fingerprint()
+    shown = pipeline  # the pipeline as written: names, report rows, identity
+    if optimize:
+        pipeline = optimized(pipeline)
     origin = _origin_of(resume)
     remembered, memory = memory_for(
         pipeline, runtime, pid, rid, supplied, origin, check_policy(drift)
@@ -164,7 +174,7 @@ def _scheduler_for(
     nodes = NodeMap(
         {
             name: NodeReport(name, kind, description, parents)
-            for name, kind, description, parents in _report_rows(pipeline)
+            for name, kind, description, parents in _report_rows(shown)
         },
         ambiguous=plan.ambiguous_names(),
     )

@@ -17,6 +17,7 @@ No step modifies its input frame, reads the clock or does I/O. Failures are valu
 * logic: :func:`when`, :func:`guard`, :func:`skip_if_empty`
 """
 
+from tdm.transforms import _pushdown  # noqa: F401  (column rules for pruning reads)
 from tdm.transforms.aggregate import GroupBy, aggregate, group_by
 from tdm.transforms.columns import (
     KEEP,

@@ -1,0 +1,215 @@
+"""The reader's side of plan optimisation (:mod:`tdm.core.pushdown`).
+
+A :class:`~tdm.core.files.Read` may carry ``keep_columns`` (the only columns the pipeline
+uses) and ``row_filter`` (conditions a following ``filter_rows`` applies). Here they become
+reader arguments, so that the frame a pruned read gives holds the same columns, in the same
+order, with the same values and index, as the unpruned frame restricted to those columns.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from tdm.core.files import Read, split_compression
+from tdm.effects.storage import FileTarget
+
+__all__ = [
+    "csv_columns",
+    "read_tables",
+    "kept_in_order",
+    "parquet_index_columns",
+    "row_groups_to_read",
+]
+
+_OPS: Mapping[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def kept_in_order(names: Sequence[str], keep: Iterable[str]) -> list[str] | None:
+    """The file's columns that are kept, in file order (None: prune nothing).
+
+    Nothing is pruned when the file repeats a column name (readers would tell them apart
+    differently) or when no kept column is in the file (a frame of no columns loses its rows).
+
+    >>> kept_in_order(["id", "qty", "state"], {"state", "id", "other"})
+    ['id', 'state']
+    >>> kept_in_order(["a", "a"], {"a"}) is None
+    True
+    """
+    wanted = set(keep)
+    if len(set(names)) != len(names):
+        return None
+    out = [n for n in names if n in wanted]
+    return out or None
+
+
+def parquet_index_columns(schema: pa.Schema) -> list[str]:
+    """Columns that pandas metadata restores as the frame's index (always read)."""
+    meta = schema.pandas_metadata or {}
+    return [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+
+
+def csv_columns(source: Any, read: pa_csv.ReadOptions, parse: pa_csv.ParseOptions) -> list[str]:
+    """The column names of a CSV file (from its header; reads only its first block)."""
+    probe = pa_csv.ReadOptions(
+        encoding=read.encoding,
+        skip_rows=read.skip_rows,
+        column_names=read.column_names,
+        autogenerate_column_names=read.autogenerate_column_names,
+        block_size=1 << 20,
+    )
+    reader = pa_csv.open_csv(source, read_options=probe, parse_options=parse)
+    try:
+        return list(reader.schema.names)
+    finally:
+        reader.close()
+
+
+def _comparable(stat: Any, value: Any) -> tuple[Any, Any] | None:
+    """``stat`` and ``value`` as pandas would compare them, or None (do not skip on them)."""
+    if isinstance(value, str):
+        return (stat, value) if isinstance(stat, str) else None
+    if isinstance(stat, bool) or not isinstance(stat, (int, float)):
+        return None
+    if isinstance(stat, float) or isinstance(value, float):
+        # numpy compares an int64 column with a float as float64: so must the statistics
+        return float(stat), float(value)
+    return stat, value
+
+
+def _may_hold(stats: Any, op: str, value: Any) -> bool:
+    """Whether some row of a row group with ``stats`` can satisfy ``column op value``."""
+    if stats is None or not stats.has_min_max:
+        return True
+    low = _comparable(stats.min, value)
+    high = _comparable(stats.max, value)
+    if low is None or high is None or any(v != v for v in (*low, *high)):  # NaN bounds
+        return True
+    (lo, v), (hi, _) = low, high
+    if op == "==":
+        return bool(lo <= v <= hi)
+    if op in (">", ">="):
+        return _OPS[op](hi, v)
+    return _OPS[op](lo, v)
+
+
+def row_groups_to_read(
+    meta: pq.FileMetaData, schema: pa.Schema, conditions: Sequence[tuple[str, str, Any]]
+) -> list[int] | None:
+    """The row groups of a parquet file where every condition may hold (None: all of them).
+
+    Only plain numeric and string columns are judged (not dictionary, date or decimal ones):
+    for them a row ``filter_rows`` keeps has a value between the group's min and max.
+    """
+    positions = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    checks: list[tuple[int, str, Any]] = []
+    for column, op, value in conditions:
+        if column not in positions or schema.get_field_index(column) < 0:
+            continue
+        kind = schema.field(column).type
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        if (numeric and not isinstance(value, str)) or (text and isinstance(value, str)):
+            checks.append((positions[column], op, value))
+    if not checks:
+        return None
+    groups = [
+        g
+        for g in range(meta.num_row_groups)
+        if all(_may_hold(meta.row_group(g).column(c).statistics, op, v) for c, op, v in checks)
+    ]
+    return None if len(groups) == meta.num_row_groups else groups
+
+
+def _parquet(
+    target: FileTarget, path: str, options: Mapping[str, Any], effect: Read, skip: bool
+) -> tuple[pa.Table, np.ndarray | None, int]:
+    """One parquet file with the pushdown applied: the table, the positions of its rows when
+    row groups were skipped (else None), and the file's row count."""
+    fs = None if target.local else target.fs
+    source = pq.ParquetFile(path, filesystem=fs) if fs is not None else pq.ParquetFile(path)
+    try:
+        schema, meta = source.schema_arrow, source.metadata
+        columns = None
+        if effect.keep_columns is not None:
+            keep = {*effect.keep_columns, *parquet_index_columns(schema)}
+            columns = kept_in_order(schema.names, keep)
+        groups = None
+        if skip and effect.row_filter and not options and not parquet_index_columns(schema):
+            groups = row_groups_to_read(meta, schema, effect.row_filter)
+        if groups is None:
+            kwargs = dict(options)
+            if fs is not None:
+                kwargs["filesystem"] = fs
+            return pq.read_table(path, columns=columns, **kwargs), None, meta.num_rows
+        starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        kept = [np.arange(starts[g], starts[g + 1], dtype=np.int64) for g in groups]
+        table = source.read_row_groups(groups, columns=columns)
+        index = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
+        return table, index, meta.num_rows
+    finally:
+        source.close()
+
+
+def _csv(
+    target: FileTarget,
+    path: str,
+    options: Mapping[str, Any],
+    keep: Sequence[str],
+    read: Callable[[FileTarget, str, str, Mapping[str, Any]], pa.Table],
+) -> pa.Table:
+    base, compression = split_compression(path)
+    tsv = base.lower().endswith(".tsv")
+    sep = options.get("sep", options.get("delimiter", "\t" if tsv else ","))
+    read_options = pa_csv.ReadOptions(encoding=options.get("encoding", "utf8"))
+    parse = pa_csv.ParseOptions(delimiter=sep, quote_char=options.get("quotechar", '"'))
+    if target.local:
+        names = csv_columns(path, read_options, parse)
+    else:
+        with target.fs.open(path, "rb", compression=compression) as handle:
+            names = csv_columns(handle, read_options, parse)
+    columns = kept_in_order(names, keep)
+    pruned = options if columns is None else {**options, "columns": columns}
+    return read(target, path, "csv", pruned)
+
+
+def read_tables(
+    target: FileTarget,
+    paths: Sequence[str],
+    fmt: str,
+    options: Mapping[str, Any],
+    effect: Read,
+    retry: Callable[[Callable[[], Any]], Any],
+    read: Callable[[FileTarget, str, str, Mapping[str, Any]], pa.Table],
+    skip: bool,
+) -> tuple[list[pa.Table], np.ndarray | None]:
+    """``paths`` read with ``effect``'s pushdown; the row positions when rows were skipped."""
+    tables: list[pa.Table] = []
+    positions: list[np.ndarray] = []
+    offset, skipped = 0, False
+    for path in paths:
+        if fmt == "parquet":
+            table, kept, total = retry(
+                functools.partial(_parquet, target, path, options, effect, skip)
+            )
+        else:
+            keep = effect.keep_columns or ()
+            table = retry(functools.partial(_csv, target, path, options, keep, read))
+            kept, total = None, table.num_rows
+        skipped = skipped or kept is not None
+        positions.append(offset + (kept if kept is not None else np.arange(total, dtype=np.int64)))
+        offset += total
+        tables.append(table)
+    return tables, (np.concatenate(positions) if skipped else None)
