@@ -182,6 +182,32 @@ class RunRecord:
             )
         return tuple(out)
 
+    def node_schemas(
+        self, names: Iterable[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]]:
+        """``(columns, dtypes)`` of the named nodes that recorded a schema, without building
+        every :class:`NodeRecord` (a drift check needs a run's few sources, not its nodes).
+
+        >>> run = RunRecord("r", "p", "SUCCESS", "2026-01-01T00:00:00+00:00",
+        ...     node_table={"name": ["a", "b"], "schema": ["f1", None]},
+        ...     schemas={"f1": {"columns": ["x"], "dtypes": ["int64"]}})
+        >>> run.node_schemas(["a", "b", "c"])
+        {'a': (('x',), ('int64',))}
+        """
+        table = self.node_table
+        if not table or not table.get("name"):
+            return {}
+        position = {name: i for i, name in enumerate(table["name"])}
+        out: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {}
+        for name in names:
+            i = position.get(name)
+            fp = None if i is None else table["schema"][i]
+            shape = self.schemas.get(fp) if fp is not None else None
+            if shape is not None:
+                dtypes = shape.get("dtypes")
+                out[name] = (tuple(shape["columns"]), None if dtypes is None else tuple(dtypes))
+        return out
+
     @property
     def node_count(self) -> int:
         """How many nodes the run had."""
