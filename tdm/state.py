@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,6 +32,7 @@ from tdm.effects.state import (
     schema_fingerprint,
     shared_sqlite,
 )
+from tdm.errors import InputError
 
 __all__ = [
     "FileStore",
@@ -43,6 +45,7 @@ __all__ = [
     "files",
     "history",
     "memory",
+    "open_url",
     "reset",
     "schema_fingerprint",
     "show",
@@ -81,6 +84,27 @@ def files(
     ['SUCCESS']
     """
     return FileStore(url, secret=secret, storage_options=storage_options)
+
+
+def open_url(url: str | None, secret: str | None = None, *, must_exist: bool = False) -> StateStore:
+    """The audit store at ``url``, as ``tdm history --state URL`` reads it.
+
+    A local ``*.db`` path is a SQLite store (``must_exist``: it must be there already), any
+    other URL a :func:`files` store whose credentials are the keys of the secret ``secret``;
+    None is the default store (``$TDM_HOME/state.db``).
+
+    >>> open_url("memory://doctest-open").describe()
+    'files:memory://doctest-open'
+    >>> open_url("missing.db", must_exist=True)
+    Traceback (most recent call last):
+    tdm.errors.InputError: --state missing.db: no such audit database (a *.db file)
+    """
+    if url is None:
+        return _default_store(None)
+    is_db = url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url
+    if is_db and must_exist and not Path(url).expanduser().is_file():
+        raise InputError(f"--state {url}: no such audit database (a *.db file)")
+    return sqlite(url) if is_db else files(url, secret=secret)
 
 
 def memory() -> MemoryStore:
