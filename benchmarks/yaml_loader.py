@@ -1,26 +1,37 @@
 """YAML loading speed: pipes per second for pipeline files of 1,000, 10,000 and 50,000 pipes.
 
-Run: ``python benchmarks/yaml_loader.py`` (``--sizes 1000,10000,50000``, ``--repeat K``).
+Run: ``python benchmarks/yaml_loader.py`` (``--sizes 1000,10000,50000``, ``--repeat K``,
+default 3).
 
 Each file is one pipeline: an ``input`` followed by a chain of ``rename_columns`` pipes, each the
 parent of the next (the shape that was quadratic: every node used to copy the names of all the
-nodes above it). Every size runs in a fresh subprocess that loads the file ``K`` times; it reports
-the median wall time and CPU time of ``tdm.load_yaml`` and the process's peak RSS (CPU time
-is the steadier figure on a shared machine). As a same-session baseline
-the child also times ``yaml.safe_load`` of the same text (PyYAML's pure-Python parser, what a
-hand-written loader would use), so the ratio tdm/safe_load does not depend on the machine.
+nodes above it). Two paths are measured for every size:
 
-Linear loading means pipes/second stays roughly flat as the file grows, and so does the peak
-memory per pipe.
+* ``load_yaml``: a fresh subprocess loads the file ``K`` times with ``tdm.load_yaml``; the
+  median wall and CPU time of one load, and the process's peak RSS. As a same-session baseline
+  the same process times ``yaml.safe_load`` of the same text (PyYAML's pure-Python parser, what a
+  hand-written loader would use) and ``yaml.load(..., CSafeLoader)`` (libyaml's parser with
+  PyYAML's constructor: parsing alone, no checks), so the ratios do not depend on the machine.
+* ``tdm validate``: the whole command, ``K`` fresh processes (``python -m tdm validate FILE``,
+  what a user waits for: start-up, imports, load, checks); median wall and CPU time (user +
+  system, from ``os.wait4``) and peak RSS. ``net pipes/CPU s`` and ``RSS/pipe`` count only what
+  is above validating a 10-pipe file (start-up and imports), per pipe.
+
+CPU time is the steadier figure on a shared machine (wall time includes waiting for a core).
+Linear loading means pipes/second stays roughly flat as the file grows, and so does the memory
+per pipe.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +43,7 @@ path, repeat = sys.argv[2], int(sys.argv[3])
 import yaml
 import tdm
 text = open(path).read()
+tdm.load_yaml(sys.argv[4])  # warm-up: the built-in steps' modules are imported on first use
 times, cpu = [], []
 for _ in range(repeat):
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -39,15 +51,15 @@ for _ in range(repeat):
     times.append(time.perf_counter() - start)
     cpu.append(time.process_time() - start_cpu)
     del project
-base = []
-for _ in range(max(1, repeat // 2)):
-    start = time.perf_counter()
-    yaml.safe_load(text)
-    base.append(time.perf_counter() - start)
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"median": statistics.median(times), "baseline": statistics.median(base),
-                  "cpu": statistics.median(cpu),
-                  "peak_mb": peak_kb / 1024}))
+start = time.perf_counter()
+yaml.safe_load(text)
+pure = time.perf_counter() - start
+start = time.perf_counter()
+yaml.load(text, Loader=yaml.CSafeLoader)
+libyaml = time.perf_counter() - start
+print(json.dumps({"median": statistics.median(times), "cpu": statistics.median(cpu),
+                  "pure": pure, "libyaml": libyaml, "peak_mb": peak_kb / 1024}))
 """
 
 
@@ -62,38 +74,84 @@ def write_chain(path: Path, pipes: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def measure(pipes: int, repeat: int, folder: Path) -> dict[str, float]:
-    path = folder / f"chain_{pipes}.yml"
-    write_chain(path, pipes)
+def measure_load(path: Path, repeat: int, warm_up: Path) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(REPO), str(path), str(repeat)],
+        [sys.executable, "-c", CHILD, str(REPO), str(path), str(repeat), str(warm_up)],
         capture_output=True,
         text=True,
         check=True,
     )
     result: dict[str, float] = json.loads(done.stdout)
-    result["bytes"] = path.stat().st_size
     return result
+
+
+def validate_once(path: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MB) of ``python -m tdm validate path``."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tdm", "validate", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = child.stderr.read().decode() if child.stderr else ""
+    if status != 0:
+        raise SystemExit(f"tdm validate {path} failed: {stderr}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def measure_validate(path: Path, repeat: int) -> dict[str, float]:
+    runs = [validate_once(path) for _ in range(repeat)]
+    return {
+        "median": statistics.median(r[0] for r in runs),
+        "cpu": statistics.median(r[1] for r in runs),
+        "peak_mb": max(r[2] for r in runs),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(
-        f"{'pipes':>7} {'file MB':>8} {'median s':>9} {'pipes/s':>9} {'CPU s':>7} "
-        f"{'pipes/CPU s':>11} {'tdm/safe_load':>13} {'peak RSS MB':>11}"
-    )
     with tempfile.TemporaryDirectory() as folder:
+        tiny = Path(folder) / "chain_10.yml"
+        write_chain(tiny, 10)
+        floor = measure_validate(tiny, args.repeat)
+        print(
+            f"tdm validate of 10 pipes (start-up, imports): {floor['median']:.3f} s wall, "
+            f"{floor['cpu']:.3f} s CPU, {floor['peak_mb']:.0f} MB peak RSS\n"
+        )
+        print(
+            f"{'path':<13} {'pipes':>7} {'file MB':>7} {'wall s':>7} {'pipes/s':>8} "
+            f"{'CPU s':>7} {'pipes/CPU s':>11} {'/safe_load':>10} {'/libyaml':>8} "
+            f"{'peak RSS MB':>11} {'net pipes/CPU s':>15} {'RSS/pipe KB':>11}"
+        )
         for pipes in sizes:
-            r = measure(pipes, args.repeat, Path(folder))
+            path = Path(folder) / f"chain_{pipes}.yml"
+            write_chain(path, pipes)
+            size = path.stat().st_size / 1e6
+            load = measure_load(path, args.repeat, tiny)
             print(
-                f"{pipes:>7} {r['bytes'] / 1e6:>8.2f} {r['median']:>9.3f} "
-                f"{pipes / r['median']:>9.0f} {r['cpu']:>7.3f} {pipes / r['cpu']:>11.0f} "
-                f"{r['median'] / r['baseline']:>13.2f} "
-                f"{r['peak_mb']:>11.0f}",
+                f"{'load_yaml':<13} {pipes:>7} {size:>7.2f} {load['median']:>7.3f} "
+                f"{pipes / load['median']:>8.0f} {load['cpu']:>7.3f} "
+                f"{pipes / load['cpu']:>11.0f} {load['median'] / load['pure']:>10.2f} "
+                f"{load['median'] / load['libyaml']:>8.2f} {load['peak_mb']:>11.0f} "
+                f"{'':>15} {'':>11}",
+                flush=True,
+            )
+            check = measure_validate(path, args.repeat)
+            per_pipe = (check["peak_mb"] - floor["peak_mb"]) * 1024 / pipes
+            net = pipes / max(check["cpu"] - floor["cpu"], 1e-9)
+            print(
+                f"{'tdm validate':<13} {pipes:>7} {size:>7.2f} {check['median']:>7.3f} "
+                f"{pipes / check['median']:>8.0f} {check['cpu']:>7.3f} "
+                f"{pipes / check['cpu']:>11.0f} {'':>10} {'':>8} {check['peak_mb']:>11.0f} "
+                f"{net:>15.0f} {per_pipe:>11.1f}",
                 flush=True,
             )
 

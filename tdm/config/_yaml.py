@@ -11,6 +11,7 @@ file size, nesting depth, alias count and the number of values aliases expand to
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -22,11 +23,12 @@ from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, ScalarNode
 from yaml.resolver import Resolver
 
 from tdm.errors import ConfigError
 
-__all__ = ["LineDict", "LineList", "YamlLimits", "check_size", "parse_yaml"]
+__all__ = ["LineDict", "LineList", "YamlLimits", "check_size", "gc_paused", "parse_yaml"]
 
 
 class LineDict(dict[Any, Any]):
@@ -246,6 +248,23 @@ class _Loader(CParser, _Composer, SafeConstructor, Resolver):
         # faster than the bounded composer; the constructors still bound the depth.
         self._anchor_free = "&" not in text
         self.construct_depth = 0
+        self._resolved: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # Called for every node of the document: most plain scalars (names, types) start with
+        # a character no implicit resolver claims, and the rest repeat (true, null, numbers).
+        if self.yaml_path_resolvers:
+            return _resolve(self, kind, value, implicit)
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return _STR_TAG
+            if value and value[0] not in _RESOLVER_STARTS:
+                return _STR_TAG
+            tag = self._resolved.get(value)
+            if tag is None:
+                tag = self._resolved[value] = _resolve(self, kind, value, implicit)
+            return tag
+        return _MAP_TAG if kind is MappingNode else _SEQ_TAG
 
     def get_single_node(self) -> Any:
         if self._anchor_free:
@@ -266,31 +285,38 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(
     _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+# The first characters implicit resolvers claim (there is no wildcard resolver among them).
+_RESOLVER_STARTS = frozenset(_Loader.yaml_implicit_resolvers)
+_resolve: Callable[..., Any] = Resolver.resolve
+_STR_TAG = Resolver.DEFAULT_SCALAR_TAG
+_MAP_TAG = Resolver.DEFAULT_MAPPING_TAG
+_SEQ_TAG = Resolver.DEFAULT_SEQUENCE_TAG
 
 
-@contextlib.contextmanager
-def _nested(loader: _Loader, node: yaml.Node) -> Iterator[None]:
-    """One level deeper while constructing ``node`` (bounded like the composer's levels)."""
+def _value(loader: _Loader, node: yaml.Node) -> Any:
+    """The value of a child node; a plain text directly (most of a pipeline file)."""
+    if node.tag == _STR_TAG and type(node) is ScalarNode:
+        return node.value
+    return loader.construct_object(node, deep=True)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.construct_depth += 1
     try:
         if loader.construct_depth > loader.limits.max_depth:
             raise loader.fail_depth(node.start_mark)
-        yield
+        return _mapping(loader, node)
     finally:
         loader.construct_depth -= 1
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
-    with _nested(loader, node):
-        return _mapping(loader, node)
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     result = LineDict()
     result.line = node.start_mark.line + 1
+    lines = result.lines
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _value(loader, key_node)
         try:
             hash(key)
         except TypeError:
@@ -302,22 +328,27 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         line = key_node.start_mark.line + 1
         if key in result:
             raise ConfigError(
-                f"duplicate key {key!r} (first on line {result.lines[key]}); "
+                f"duplicate key {key!r} (first on line {lines[key]}); "
                 "each key may appear once per mapping: remove or rename one of them",
                 file=loader.source,
                 line=line,
             )
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = line
+        result[key] = _value(loader, value_node)
+        lines[key] = line
     return result
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    with _nested(loader, node):
-        result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    loader.construct_depth += 1
+    try:
+        if loader.construct_depth > loader.limits.max_depth:
+            raise loader.fail_depth(node.start_mark)
+        result = LineList([_value(loader, child) for child in node.value])
         result.line = node.start_mark.line + 1
         result.lines = [child.start_mark.line + 1 for child in node.value]
         return result
+    finally:
+        loader.construct_depth -= 1
 
 
 _Loader.add_constructor(  # type: ignore[type-var]
@@ -326,6 +357,25 @@ _Loader.add_constructor(  # type: ignore[type-var]
 _Loader.add_constructor(  # type: ignore[type-var]
     yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
 )
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a document is loaded and built.
+
+    Loading allocates hundreds of thousands of small containers that all stay alive, and the
+    collector would walk the growing heap again and again (it was most of the time of a 20,000
+    pipe file); they form no reference cycles, so there is nothing to collect. Re-entrant, and a
+    no-op when the collector is already off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def parse_yaml(text: str, *, source: str | None = None, limits: YamlLimits | None = None) -> Any:
@@ -343,7 +393,8 @@ def parse_yaml(text: str, *, source: str | None = None, limits: YamlLimits | Non
     check_size(len(text.encode("utf-8", "surrogatepass")), source=source, limits=limits)
     loader = _Loader(text, source=source, limits=limits)
     try:
-        return loader.get_single_data()
+        with gc_paused():
+            return loader.get_single_data()
     except RecursionError:  # a last resort: the depth limit stops nesting long before this
         raise ConfigError(
             "the YAML is nested too deeply to load; flatten it (or lower TDM_YAML_MAX_DEPTH)",

@@ -14,12 +14,47 @@ from typing import Any
 from tdm.config._where import _suggest, _type_name, _Where
 from tdm.config.registry import FIRST_POSITIONAL, TypeEntry
 
+_SIGNATURES: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature | None] = (
+    weakref.WeakKeyDictionary()
+)
+
 
 def _signature(factory: Callable[..., Any]) -> inspect.Signature | None:
+    """The factory's signature, or None when it has none (cached: a file repeats its types)."""
     try:
-        return inspect.signature(factory)
+        return _SIGNATURES[factory]
+    except (KeyError, TypeError):
+        pass
+    try:
+        sig: inspect.Signature | None = inspect.signature(factory)
     except (TypeError, ValueError):
-        return None
+        sig = None
+    with contextlib.suppress(TypeError):
+        _SIGNATURES[factory] = sig
+    return sig
+
+
+def _binds(sig: inspect.Signature, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    """True when ``sig.bind(*args, **kwargs)`` surely succeeds: keywords only, each naming a
+    keyword parameter (or caught by ``**``), no required one missing. False means "ask
+    ``sig.bind``", which is several times slower and builds what this check does not need."""
+    if args:
+        return False
+    named = 0
+    var_keyword = False
+    for name, param in sig.parameters.items():
+        kind = param.kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            var_keyword = True
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        elif name in kwargs:
+            if kind is inspect.Parameter.POSITIONAL_ONLY:
+                return False
+            named += 1
+        elif param.default is param.empty:
+            return False
+    return var_keyword or named == len(kwargs)
 
 
 def _accepts(sig: inspect.Signature, name: str, *, explicit: bool = False) -> bool:
@@ -114,8 +149,12 @@ def _matches(value: Any, hint: Any) -> bool:
     """A lenient structural check of a YAML value against an annotation."""
     if hint is Any or hint is object or isinstance(hint, typing.TypeVar):
         return True
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
+    origin: Any
+    args: tuple[Any, ...]
+    if type(hint) is type:  # a plain class (the common leaf): no origin, no arguments
+        origin, args = None, ()
+    else:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_matches(value, a) for a in args)
     if origin is typing.Literal:
@@ -183,7 +222,8 @@ def check_call(
                     f"{_suggest(key, accepted)}accepted keys: {', '.join(accepted) or '(none)'}"
                 )
     try:
-        sig.bind(*args, **kwargs)
+        if not _binds(sig, args, kwargs):
+            sig.bind(*args, **kwargs)
     except TypeError:
         missing = [
             n

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from tdm.config._where import _bare, _check_keys, _plain_dict, _suggest, _type_name, _Where
-from tdm.config._yaml import LineDict, LineList, YamlLimits, check_size, parse_yaml
+from tdm.config._yaml import (
+    LineDict,
+    LineList,
+    YamlLimits,
+    check_size,
+    gc_paused,
+    parse_yaml,
+)
 from tdm.config.deploy_settings import DEPLOY_KEYS, SettingError, parse_settings
 from tdm.config.pipes import PipelineBuilder
 from tdm.config.project import ComponentSpec, PipelineSpec, Project
@@ -90,7 +97,8 @@ def load_yaml(
         registry=registry or default_registry(),
         limits=limits,
     )
-    return loader.load(text)
+    with gc_paused():  # tens of thousands of pipes allocate much and free nothing
+        return loader.load(text)
 
 
 def load_settings(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Project:
@@ -249,35 +257,50 @@ class _Loader:
 
     # substitution ---------------------------------------------------------------------------
     def _substitute(self, value: Any, where: _Where, *, allow_params: bool = True) -> Any:
-        if isinstance(value, LineDict | LineList):
-            if id(value) in self._substituted:  # one value behind several aliases: once
-                return value
-            self._substituted.add(id(value))
+        return self._walk(value, where.line, where.pipeline, where.pipe, allow_params)
+
+    def _walk(
+        self,
+        value: Any,
+        line: int | None,
+        pipeline: str | None,
+        pipe: str | None,
+        allow_params: bool,
+    ) -> Any:
+        # Visits every value of the file, so the location is carried as plain values and made
+        # into a _Where only for a placeholder.
+        if isinstance(value, str):
+            if "${" in value:
+                where = _Where(self.file, line, pipeline, pipe)
+                return self._expand(value, where, allow_params)
+            return value
+        if not isinstance(value, (LineDict, LineList)):
+            return value
+        if id(value) in self._substituted:  # one value behind several aliases: once
+            return value
+        self._substituted.add(id(value))
         if isinstance(value, LineDict):
-            if isinstance(value.get("name"), str):
-                value["name"] = self._substitute(
-                    value["name"], where.at(value.key_line("name")), allow_params=allow_params
-                )
             name = value.get("name")
             if isinstance(name, str):
+                name = value["name"] = self._walk(
+                    name, _or(value.key_line("name"), line), pipeline, pipe, allow_params
+                )
+            if isinstance(name, str):
                 if "pipes" in value:
-                    where = _Where(where.file, where.line, pipeline=name)
-                elif "type" in value and where.pipeline is not None:
-                    where = _Where(where.file, where.line, where.pipeline, name)
-            for key in list(value):
-                if key != "name":
-                    value[key] = self._substitute(
-                        value[key], where.at(value.key_line(key)), allow_params=allow_params
+                    pipeline, pipe = name, None
+                elif "type" in value and pipeline is not None:
+                    pipe = name
+            for key, item in list(value.items()):
+                if key != "name" and _may_substitute(item):
+                    value[key] = self._walk(
+                        item, _or(value.key_line(key), line), pipeline, pipe, allow_params
                     )
             return value
-        if isinstance(value, LineList):
-            for i in range(len(value)):
-                value[i] = self._substitute(
-                    value[i], where.at(value.item_line(i)), allow_params=allow_params
+        for i, item in enumerate(value):
+            if _may_substitute(item):
+                value[i] = self._walk(
+                    item, _or(value.item_line(i), line), pipeline, pipe, allow_params
                 )
-            return value
-        if isinstance(value, str) and "${" in value:
-            return self._expand(value, where, allow_params)
         return value
 
     def _expand(self, text: str, where: _Where, allow_params: bool) -> Any:
@@ -473,6 +496,17 @@ class _Loader:
         except SettingError as exc:
             raise where.at(raw.key_line(exc.key)).error(str(exc)) from None
         return settings
+
+
+def _or(line: int | None, default: int | None) -> int | None:
+    return default if line is None else line
+
+
+def _may_substitute(value: Any) -> bool:
+    """Whether ``_substitute`` could change ``value`` (most values of a file it cannot)."""
+    if isinstance(value, str):
+        return "${" in value
+    return isinstance(value, (LineDict, LineList))
 
 
 class _KeepType:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tdm.config._where import (
@@ -52,6 +52,8 @@ class PipelineBuilder:
         self.file = file
         self.registry = registry
         self.routes = routes
+        # type name -> (entry, factory): a file names a few types many times
+        self._factories: dict[str, tuple[TypeEntry, Callable[..., Any]]] = {}
 
     # pipelines ------------------------------------------------------------------------------
     def pipeline(self, item: Any, where: _Where) -> PipelineSpec:
@@ -246,14 +248,7 @@ class PipelineBuilder:
         self, decl: _Decl, parents: list[Pipeline], after: Pipeline | None = None
     ) -> tuple[Pipeline, PipeSpec]:
         where, config = decl.where, decl.config
-        try:
-            entry = self.registry.lookup(decl.type)
-        except ConfigError as exc:
-            raise where.at(decl.type_line).error(_bare(exc)) from None
-        try:
-            factory = self.registry.resolve(entry)
-        except ConfigError as exc:
-            raise where.at(decl.type_line).error(_bare(exc)) from None
+        entry, factory = self._factory(decl)
         kwargs = {k: _plain(v) for k, v in config.items()}
         lines = dict(config.lines)
         sig = _signature(factory)
@@ -340,6 +335,19 @@ class PipelineBuilder:
             ) from None
         pipeline = self._connect(decl, entry, made, parents)
         return pipeline, PipeSpec(decl.name, decl.type, tuple(decl.parents), secret, where.line)
+
+    def _factory(self, decl: _Decl) -> tuple[TypeEntry, Callable[..., Any]]:
+        """The registry entry of the pipe's type and its factory (checked and imported once)."""
+        found = self._factories.get(decl.type)
+        if found is not None:
+            return found
+        try:
+            entry = self.registry.lookup(decl.type)
+            factory = self.registry.resolve(entry)
+        except ConfigError as exc:
+            raise decl.where.at(decl.type_line).error(_bare(exc)) from None
+        self._factories[decl.type] = entry, factory
+        return entry, factory
 
     def _branch(self, decl: _Decl, key: str, value: Any) -> Pipe | Pipeline | None:
         """``then:`` / ``otherwise:`` of ``when``: a step ``{type, config}`` or a list of them,

@@ -87,8 +87,12 @@ def _matches(value: Any, hint: Any) -> bool | None:
         return True
     if hint is None or hint is type(None):
         return value is None
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
+    origin: Any
+    args: tuple[Any, ...]
+    if type(hint) is type:  # a plain class (the common leaf): no origin, no arguments
+        origin, args = None, ()
+    else:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         results = [_matches(value, a) for a in args]
         if any(r is True for r in results):

@@ -228,9 +228,16 @@ class Pipe(Op):
         """
         if not name or not isinstance(name, str):
             raise ValueError(f"a step name must be a non-empty string, got {name!r}")
-        import dataclasses
-
-        return dataclasses.replace(self, name=name, explicit_name=True)
+        # dataclasses.replace would freeze the parameters again: reuse this pipe's frozen key
+        new = object.__new__(type(self))
+        for f in _fields(type(self)):
+            object.__setattr__(new, f, getattr(self, f))
+        object.__setattr__(new, "name", name)
+        object.__setattr__(new, "explicit_name", True)
+        key = (name, *self._key[1:-1], True)
+        object.__setattr__(new, "_key", key)
+        object.__setattr__(new, "_hash", hash(key))
+        return new
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild through the factory so a pickled pipe refers to an importable name
@@ -332,6 +339,18 @@ class Pipe(Op):
         return _wrong_type(self.name, out)
 
 
+_FIELDS: dict[type[Pipe], tuple[str, ...]] = {}
+
+
+def _fields(cls: type[Pipe]) -> tuple[str, ...]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        import dataclasses
+
+        found = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return found
+
+
 def _explained(
     error: PipeError, frames: tuple[Frame, ...], params: Any, *, raised: bool
 ) -> PipeError:
@@ -409,14 +428,31 @@ def _make_factory(
     step_name = name or fn.__name__
 
     checked: _Checked | None = None  # the body's annotations, resolved on first use
+    keywords = tuple(
+        p.name
+        for p in params_sig.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    keyword_set = frozenset(keywords)
+    required = frozenset(
+        p.name
+        for p in params_sig.parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    )
 
     @functools.wraps(fn)
     def factory(*args: Any, **kwargs: Any) -> Pipe:
         nonlocal checked
-        try:
-            bound = params_sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise StepArgumentError(bind_problem(step_name, params_sig, kwargs, exc)) from None
+        if not args and keyword_set.issuperset(kwargs) and required.issubset(kwargs):
+            # what bind() returns for named keywords only, without its general (slow) walk
+            ordered = {name: kwargs[name] for name in keywords if name in kwargs}
+            bound = inspect.BoundArguments(params_sig, ordered)
+        else:
+            try:
+                bound = params_sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise StepArgumentError(bind_problem(step_name, params_sig, kwargs, exc)) from None
         if checked is None:
             checked = _Checked(resolved_hints(fn))
         if checked.hints:
@@ -504,7 +540,7 @@ def transform(fn: Callable[Concatenate[Frame, P], StepResult], /) -> Callable[P,
 
 @overload
 def transform(
-    *, name: str | None = ..., columns: Sequence[str] | None = ...
+    *, name: str | None = ..., columns: Sequence[str] | None = ..., passthrough: bool = ...
 ) -> Callable[[Callable[Concatenate[Frame, P], StepResult]], Callable[P, Pipe]]: ...
 
 
@@ -514,6 +550,7 @@ def transform(
     *,
     name: str | None = None,
     columns: Sequence[str] | None = None,
+    passthrough: bool = True,
 ) -> Any:
     """Lift a function of frames into a factory of :class:`Pipe` values.
 
@@ -523,8 +560,10 @@ def transform(
     ``Result`` itself.
 
     ``columns=[...]`` declares the only input columns the body reads (other columns may pass
-    through it or be dropped), so a run can skip reading columns nothing uses (see
-    :mod:`tdm.core.pushdown`); without it, a step counts as reading every column.
+    through it unchanged, or be dropped), so a run can skip reading columns nothing uses (see
+    :mod:`tdm.core.pushdown`); without it, a step counts as reading every column. With
+    ``passthrough=False`` as well, the result is built from those columns alone (no other
+    input column reaches it, as in a group-by), so nothing after the step can need more.
 
     >>> import pandas as pd
     >>> @transform
@@ -541,14 +580,18 @@ def transform(
     True
     """
     if fn is None:
-        return lambda f: _declared(_make_factory(f, name=name, needs_context=False), columns)
+        made = _make_factory
+        return lambda f: _declared(made(f, name=name, needs_context=False), columns, passthrough)
     return _make_factory(fn, name=name, needs_context=False)
 
 
-def _declared(factory: Callable[..., Pipe], columns: Sequence[str] | None) -> Callable[..., Pipe]:
+def _declared(
+    factory: Callable[..., Pipe], columns: Sequence[str] | None, passthrough: bool = True
+) -> Callable[..., Pipe]:
     if columns is not None:
         names = [columns] if isinstance(columns, str) else list(columns)
         factory.__tdm_reads__ = frozenset(map(str, names))  # type: ignore[attr-defined]
+        factory.__tdm_passthrough__ = passthrough  # type: ignore[attr-defined]
     return factory
 
 
@@ -560,7 +603,7 @@ def transform_with_context(
 
 @overload
 def transform_with_context(
-    *, name: str | None = ..., columns: Sequence[str] | None = ...
+    *, name: str | None = ..., columns: Sequence[str] | None = ..., passthrough: bool = ...
 ) -> Callable[[Callable[Concatenate[Frame, RunContext, P], StepResult]], Callable[P, Pipe]]: ...
 
 
@@ -570,6 +613,7 @@ def transform_with_context(
     *,
     name: str | None = None,
     columns: Sequence[str] | None = None,
+    passthrough: bool = True,
 ) -> Any:
     """Like :func:`transform`, for a body that also needs the run's :class:`RunContext`.
 
@@ -586,5 +630,6 @@ def transform_with_context(
     2026
     """
     if fn is None:
-        return lambda f: _declared(_make_factory(f, name=name, needs_context=True), columns)
+        made = _make_factory
+        return lambda f: _declared(made(f, name=name, needs_context=True), columns, passthrough)
     return _make_factory(fn, name=name, needs_context=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -127,3 +128,64 @@ def test_body_mutation_of_its_own_input_is_its_own_business(orders: pd.DataFrame
         return df
 
     assert "new" in grow()(orders.copy()).unwrap()
+
+
+def test_named_is_the_same_step_built_under_that_name() -> None:
+    import dataclasses
+
+    step = add_total(cols=["a", "b"], out="sum")
+    renamed = step.named("sum_ab")
+    rebuilt = dataclasses.replace(step, name="sum_ab", explicit_name=True)
+    assert renamed == rebuilt and hash(renamed) == hash(rebuilt)
+    assert renamed != step and renamed.named("sum_ab") == renamed
+    assert (renamed.params, renamed.call_kwargs, renamed.factory) == (
+        step.params,
+        step.call_kwargs,
+        step.factory,
+    )
+    assert renamed.explicit_name and not step.explicit_name and step.name == "add_total"
+
+
+@transform
+def knobs(
+    df: pd.DataFrame, first: int, /, second: str = "s", *rest: int, third: bool = False, **more: str
+) -> pd.DataFrame:
+    return df
+
+
+@pytest.mark.parametrize(
+    ("factory", "args", "kwargs"),
+    [
+        (add_total, (), {"cols": ["a"]}),
+        (add_total, (), {"out": "x", "cols": ["a"]}),  # keywords not in the signature's order
+        (scale, (2,), {}),
+        (scale, (), {"factor": 2}),
+    ],
+)
+def test_calls_bind_like_the_signature(
+    factory: Any, args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    import inspect
+
+    step = factory(*args, **kwargs)
+    expected = inspect.signature(factory).bind(*args, **kwargs)
+    expected.apply_defaults()
+    assert step.params == tuple(expected.arguments.items())
+    assert (step.call_args, dict(step.call_kwargs)) == (expected.args, expected.kwargs)
+
+
+def test_positional_only_and_variadic_parameters_still_bind_by_the_signature() -> None:
+    assert knobs(1).params == (
+        ("first", 1),
+        ("second", "s"),
+        ("rest", ()),
+        ("third", False),
+        ("more", {}),
+    )
+    assert dict(knobs(1, "t", 2, 3, third=True, x="y").params)["more"] == {"x": "y"}
+    with pytest.raises(tdm.errors.StepArgumentError, match="first"):
+        knobs(first=1)
+    with pytest.raises(tdm.errors.StepArgumentError, match="unexpected 'colz'"):
+        add_total(cols=["a"], colz=1)
+    with pytest.raises(tdm.errors.StepArgumentError, match="missing a required argument: 'cols'"):
+        add_total(out="x")
