@@ -95,8 +95,11 @@ def recall(
     store = state.using(runtime.secrets)
     previous = None
     try:
-        last = store.runs(pipeline=pipeline_id, status="SUCCESS", limit=1, nodes=schemas)
-        previous = last[0] if last else None
+        if schemas:
+            previous = store.last_schemas(pipeline_id)
+        else:
+            last = store.runs(pipeline=pipeline_id, status="SUCCESS", limit=1, nodes=False)
+            previous = last[0] if last else None
     except Exception as exc:  # history is a convenience for steps; the run goes on
         log.warning(
             "could not read the last successful run of %s from %s: %s",
@@ -123,7 +126,7 @@ class RunMemory:
         self.resume = resume
         self.keep_checkpoints = keep_checkpoints
         self.specs: dict[int, Incremental | str] = {}
-        for i, node in enumerate(plan.nodes):
+        for i, node in enumerate(plan.nodes if has_incremental(pipeline) else ()):
             spec = incremental_of(node.op)
             if spec is not None:
                 self.specs[i] = spec

@@ -256,6 +256,25 @@ class SQLiteStore(StateStore):
         found = self._read(sql, args).fetchall()
         return [_run_from_row(wanted, row) for row in found]
 
+    def last_schemas(self, pipeline_id: str) -> RunRecord | None:
+        # Only the node names and schema fingerprints, extracted in SQL: decoding a whole
+        # node table would cost a run of thousands of nodes a few microseconds per node.
+        with self._reading():
+            where, args = _where(self._connect(), pipeline_id, "SUCCESS", None, None)
+        sql = (
+            "SELECT run_id, pipeline_id, status, started_at, json_extract(node_table, '$.name'),"
+            f" json_extract(node_table, '$.schema'), schemas FROM runs{where}"
+            " ORDER BY started_at DESC, rowid DESC LIMIT 1"
+        )
+        row = self._read(sql, args).fetchone()
+        if row is None:
+            return None
+        run_id, pipeline, status, started_at, names, prints, schemas = row
+        table = {"name": json.loads(names or "[]"), "schema": json.loads(prints or "[]")}
+        return RunRecord(
+            run_id, pipeline, status, started_at, node_table=table, schemas=json.loads(schemas)
+        )
+
     def _read(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         """Run a query (its cursor)."""
         with self._reading():

@@ -49,6 +49,12 @@ class StateStore:
         """
         raise NotImplementedError
 
+    def last_schemas(self, pipeline_id: str) -> RunRecord | None:
+        """The pipeline's last successful run, with at least each node's name and schema in
+        its node table: what a drift check compares (stores may leave the rest out)."""
+        found = self.runs(pipeline=pipeline_id, status="SUCCESS", limit=1, nodes=True)
+        return found[0] if found else None
+
     def count(
         self,
         *,
