@@ -14,10 +14,13 @@ Parquet file per partition. Both executors run in the same session on the same f
 one warm-up run each (workers import the steps on first use), interleaved; the medians are
 compared.
 
-The workers start without Dask's default ``MALLOC_TRIM_THRESHOLD_=65536`` (which returns memory
-to the OS sooner but turns off glibc's adaptive mmap threshold: every large temporary pandas
-array is then a fresh mmap, and we measured ~25% more CPU per partition on workers than in the
-client process). ``--dask-default-env`` keeps Dask's default.
+The cluster is the one ``tdm.executors.Dask(address="local")`` starts
+(``tdm.interpreter.dask.local_cluster``, here with 2 single-threaded worker processes): its
+workers run without Dask's default ``MALLOC_TRIM_THRESHOLD_=65536`` (which returns memory to the
+OS sooner but turns off glibc's adaptive mmap threshold: every large temporary pandas array is
+then a fresh mmap, ~25% more CPU per partition) and without the statistical profiler (which
+samples every running task's stack 100 times a second). ``--dask-default-env`` starts a plain
+``LocalCluster`` with Dask's defaults instead.
 """
 
 from __future__ import annotations
@@ -132,18 +135,19 @@ def main() -> None:
     parser.add_argument(
         "--dask-default-env",
         action="store_true",
-        help="keep Dask's MALLOC_TRIM_THRESHOLD_=65536 for the workers (see the module docs)",
+        help="a plain LocalCluster with Dask's defaults (MALLOC_TRIM_THRESHOLD_, profiler)",
     )
     args = parser.parse_args()
 
-    import dask
     from distributed import Client, LocalCluster
 
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
-    if not args.dask_default_env:
-        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
-    print(f"worker environment: {environ}")
+    from tdm.interpreter.dask import local_cluster
+
+    make_cluster = LocalCluster if args.dask_default_env else local_cluster
+    print(
+        "cluster: "
+        + ("LocalCluster, Dask's defaults" if args.dask_default_env else "tdm's local_cluster")
+    )
 
     root = Path(tempfile.mkdtemp(prefix="tdm-bench-"))
     try:
@@ -171,7 +175,7 @@ def main() -> None:
         ]
 
         with (
-            LocalCluster(
+            make_cluster(
                 n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
             ) as cluster,
             Client(cluster) as client,

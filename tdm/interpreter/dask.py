@@ -54,7 +54,7 @@ from tdm.interpreter.runtime import Runtime
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["INSTALL_HINT", "Dask", "RemoteError", "for_workers"]
+__all__ = ["INSTALL_HINT", "Dask", "RemoteError", "for_workers", "local_cluster"]
 
 INSTALL_HINT = "pip install 'tdm-pipelines[dask]'"
 
@@ -376,14 +376,7 @@ class Dask(Executor):
                 )
             return self._given
         if self.address == "local":
-            import dask
-
-            # Dask's default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold,
-            # which costs pandas-heavy nodes ~25% CPU (benchmarks/partitioned.py).
-            environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-            environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-                self._cluster = dist.LocalCluster(dashboard_address=None)
+            self._cluster = local_cluster()
             self._owned = True
             return dist.Client(self._cluster, set_as_default=False)
         if self.address is None:
@@ -527,6 +520,30 @@ class Dask(Executor):
         if self._given is not None:
             return f"Dask({self._given!r})"
         return f"Dask(address={self.address!r})"
+
+
+def local_cluster(**options: Any) -> Any:
+    """A ``distributed.LocalCluster`` whose workers suit tdm's CPU-bound nodes (what
+    ``Dask(address="local")`` starts; ``options`` go to ``LocalCluster``).
+
+    Two of Dask's worker defaults cost pandas-heavy nodes CPU (``benchmarks/partitioned.py``):
+    ``MALLOC_TRIM_THRESHOLD_=65536`` turns off glibc's adaptive mmap threshold (~25% more CPU
+    per partition), and the statistical profiler samples every running task's stack 100 times
+    a second, walking it to the worker's frame (tdm nodes run deep stacks: 10-15% measured
+    at one worker). Both are off here; a cluster you start yourself can do the same with
+    ``distributed.worker.profile.enabled: false`` and ``distributed.nanny.pre-spawn-environ``.
+    """
+    import dask
+
+    dist = distributed_module()
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    settings = {
+        "distributed.nanny.pre-spawn-environ": environ,
+        "distributed.worker.profile.enabled": False,
+    }
+    with dask.config.set(settings):
+        return dist.LocalCluster(**{"dashboard_address": None, **options})
 
 
 def _lost(name: str, exc: BaseException) -> NodeOutcome:

@@ -441,3 +441,28 @@ def test_the_audit_trail_records_a_dask_run(dask_client: Client) -> None:
         "numbers_4": ("SUCCESS", 4, ("a", "b")),
         "add_total": ("SUCCESS", 4, ("a", "b", "total")),
     }
+
+
+def test_the_local_cluster_s_workers_run_without_the_profiler_or_malloc_trim() -> None:
+    """What ``Dask(address="local")`` starts: workers set up for CPU-bound pandas nodes."""
+    import os
+
+    import dask
+    from distributed import Client
+
+    from tdm.interpreter.dask import local_cluster
+
+    with (
+        local_cluster(n_workers=1, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster) as client,
+    ):
+        seen = client.run(
+            lambda: (
+                dask.config.get("distributed.worker.profile.enabled"),
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            )
+        )
+        assert list(seen.values()) == [(False, None)]
+        assert client.submit(sum, [1, 2]).result() == 3
+    # the client process's own configuration is left as it was
+    assert dask.config.get("distributed.worker.profile.enabled") is True
