@@ -111,11 +111,14 @@ class Op:
         return Pipeline.of(self) >> other
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _freeze(value: Any) -> Any:
     """A hashable stand-in for ``value`` so that equal parameters give equal pipes."""
-    if isinstance(value, (str, int, float, bool, type(None))):
+    if isinstance(value, _SCALARS):
         return value
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return ("__map__", tuple(sorted(((k, _freeze(v)) for k, v in value.items()), key=repr)))
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, tuple(_freeze(v) for v in value))
