@@ -47,6 +47,8 @@ class LineDict(dict[Any, Any]):
 
     line: int | None
     lines: dict[Any, int]
+    placeholders: bool = True
+    """False on a document the event builder saw no ``${`` in (nothing to substitute)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -350,6 +352,7 @@ def _from_events(get: Callable[[], Any], max_depth: int) -> Any:
     key: Any = _NO_KEY  # a mapping's key waiting for its value
     key_line = 0
     root: Any = _NO_KEY
+    placeholders = False
     while True:
         event = get()
         kind = type(event)
@@ -357,6 +360,8 @@ def _from_events(get: Callable[[], Any], max_depth: int) -> Any:
             if event.anchor is not None or event.tag is not None:
                 raise _Unplain
             value = event.value
+            if "${" in value:
+                placeholders = True
             if event.implicit[0] and (not value or value[0] in _RESOLVER_STARTS):
                 value = _plain_scalar(value, resolved)
             line = event.start_mark.line + 1
@@ -398,6 +403,8 @@ def _from_events(get: Callable[[], Any], max_depth: int) -> Any:
             top, is_map = value, kind is MappingStartEvent
     if type(get()) is not StreamEndEvent:  # a second document: the full loader says so
         raise _Unplain
+    if type(root) is LineDict:
+        root.placeholders = placeholders
     return root
 
 

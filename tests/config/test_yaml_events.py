@@ -150,3 +150,27 @@ def test_an_error_in_a_plain_file_is_the_full_loaders_error() -> None:
     with pytest.raises(ConfigError, match="YAML syntax error") as info:
         parse_yaml(text, source="f.yml")
     assert info.value.line is not None and info.value.line > 2
+
+
+def test_a_document_says_whether_it_may_hold_placeholders() -> None:
+    assert parse_yaml("a: b\nc: [d, {e: f}]\n").placeholders is False
+    assert parse_yaml("a: b\nc: [d, {e: 'x ${params.y}'}]\n").placeholders is True
+    assert parse_yaml('a: "\\x24{env.HOME}"\n').placeholders is True  # an escaped `$`
+    assert parse_yaml("a: &x b\nc: *x\n").placeholders is True  # the full loader: not known
+
+
+def test_placeholders_are_substituted_and_plain_files_untouched(tmp_path: Path) -> None:
+    from tdm.config import load_yaml
+
+    text = (
+        "params: {col: total}\n"
+        "pipelines:\n"
+        "  - name: P\n"
+        "    pipes:\n"
+        "      - {name: src, type: input}\n"
+        '      - {name: r, type: rename_columns, config: {parents: [src], mapping: {a: "\\x24{params.col}"}}}\n'
+    )
+    spec = load_yaml(text).pipeline("P")
+    assert "total" in spec.to_text()
+    plain = load_yaml(text.replace('"\\x24{params.col}"', "b")).pipeline("P")
+    assert "'b'" in plain.to_text() and "total" not in plain.to_text()
