@@ -174,3 +174,34 @@ def test_placeholders_are_substituted_and_plain_files_untouched(tmp_path: Path) 
     assert "total" in spec.to_text()
     plain = load_yaml(text.replace('"\\x24{params.col}"', "b")).pipeline("P")
     assert "'b'" in plain.to_text() and "total" not in plain.to_text()
+
+
+def test_gc_paused_restores_the_collector_and_ages_what_was_built() -> None:
+    import gc
+
+    from tdm.config._yaml import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # re-entrant: the inner one leaves the collector to the outer
+            built = [[i] for i in range(100)]
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    young = {id(o) for o in gc.get_objects(generation=0)}
+    assert id(built) not in young and id(built[0]) not in young  # in the oldest generation
+
+
+def test_gc_paused_leaves_an_applications_frozen_objects_frozen() -> None:
+    import gc
+
+    from tdm.config._yaml import gc_paused
+
+    gc.freeze()  # e.g. a server that froze its heap before forking workers
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            built = [[i] for i in range(100)]
+        assert gc.get_freeze_count() >= frozen and gc.isenabled() and built
+    finally:
+        gc.unfreeze()
