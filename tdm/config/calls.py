@@ -86,7 +86,7 @@ def _apply_renames(
     kwargs: dict[str, Any],
     lines: dict[str, int],
 ) -> dict[str, Any]:
-    if not entry.renames or sig is None:
+    if sig is None or not any(old in kwargs for old in entry.renames):
         return kwargs
     out = dict(kwargs)
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
