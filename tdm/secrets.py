@@ -5,14 +5,13 @@
 Secret('***')
 """
 
+from tdm.effects.secret_routing import AwsSecrets, RoutedSecrets
 from tdm.effects.secrets import (
-    AwsSecrets,
     ChainSecrets,
     DirectorySecrets,
     EnvSecrets,
     FileSecrets,
     MappingSecrets,
-    RoutedSecrets,
     ScrubbedError,
     Secret,
     SecretsProvider,

@@ -22,12 +22,12 @@ from tdm.config._yaml import (
     gc_paused,
     parse_yaml,
 )
-from tdm.config.deploy import DEPLOY_KEYS, SettingError, parse_settings
+from tdm.config.deploy_settings import DEPLOY_KEYS, SettingError, parse_settings
 from tdm.config.pipes import PipelineBuilder
 from tdm.config.project import ComponentSpec, PipelineSpec, Project
 from tdm.config.registry import Kind, Registry, default_registry
 from tdm.config.secret_refs import secret_name
-from tdm.effects.secrets import PROVIDER_KINDS
+from tdm.effects.secret_routing import PROVIDER_KINDS
 from tdm.errors import ConfigError
 
 __all__ = ["load_settings", "load_yaml"]

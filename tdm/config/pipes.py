@@ -24,7 +24,7 @@ from tdm.config.calls import (
     check_call,
 )
 from tdm.config.compat import translate
-from tdm.config.deploy import schedule_problem
+from tdm.config.deploy_settings import schedule_problem
 from tdm.config.project import PipelineSpec, PipeSpec
 from tdm.config.registry import Registry, TypeEntry
 from tdm.config.secret_refs import secret_name

@@ -192,6 +192,6 @@ class Project:
 
     def secrets_provider(self) -> SecretsProvider:
         """The provider the project's settings describe (routes, order, locations)."""
-        from tdm.effects.secrets import providers_from_settings
+        from tdm.effects.secret_routing import providers_from_settings
 
         return providers_from_settings(self.secrets, routes=self.secret_routes)

@@ -550,7 +550,7 @@ def transform(fn: Callable[Concatenate[Frame, P], StepResult], /) -> Callable[P,
 
 @overload
 def transform(
-    *, name: str | None = ..., columns: Sequence[str] | None = ...
+    *, name: str | None = ..., columns: Sequence[str] | None = ..., passthrough: bool = ...
 ) -> Callable[[Callable[Concatenate[Frame, P], StepResult]], Callable[P, Pipe]]: ...
 
 
@@ -560,6 +560,7 @@ def transform(
     *,
     name: str | None = None,
     columns: Sequence[str] | None = None,
+    passthrough: bool = True,
 ) -> Any:
     """Lift a function of frames into a factory of :class:`Pipe` values.
 
@@ -569,8 +570,10 @@ def transform(
     ``Result`` itself.
 
     ``columns=[...]`` declares the only input columns the body reads (other columns may pass
-    through it or be dropped), so a run can skip reading columns nothing uses (see
-    :mod:`tdm.core.pushdown`); without it, a step counts as reading every column.
+    through it unchanged, or be dropped), so a run can skip reading columns nothing uses (see
+    :mod:`tdm.core.pushdown`); without it, a step counts as reading every column. With
+    ``passthrough=False`` as well, the result is built from those columns alone (no other
+    input column reaches it, as in a group-by), so nothing after the step can need more.
 
     >>> import pandas as pd
     >>> @transform
@@ -587,14 +590,18 @@ def transform(
     True
     """
     if fn is None:
-        return lambda f: _declared(_make_factory(f, name=name, needs_context=False), columns)
+        made = _make_factory
+        return lambda f: _declared(made(f, name=name, needs_context=False), columns, passthrough)
     return _make_factory(fn, name=name, needs_context=False)
 
 
-def _declared(factory: Callable[..., Pipe], columns: Sequence[str] | None) -> Callable[..., Pipe]:
+def _declared(
+    factory: Callable[..., Pipe], columns: Sequence[str] | None, passthrough: bool = True
+) -> Callable[..., Pipe]:
     if columns is not None:
         names = [columns] if isinstance(columns, str) else list(columns)
         factory.__tdm_reads__ = frozenset(map(str, names))  # type: ignore[attr-defined]
+        factory.__tdm_passthrough__ = passthrough  # type: ignore[attr-defined]
     return factory
 
 
@@ -606,7 +613,7 @@ def transform_with_context(
 
 @overload
 def transform_with_context(
-    *, name: str | None = ..., columns: Sequence[str] | None = ...
+    *, name: str | None = ..., columns: Sequence[str] | None = ..., passthrough: bool = ...
 ) -> Callable[[Callable[Concatenate[Frame, RunContext, P], StepResult]], Callable[P, Pipe]]: ...
 
 
@@ -616,6 +623,7 @@ def transform_with_context(
     *,
     name: str | None = None,
     columns: Sequence[str] | None = None,
+    passthrough: bool = True,
 ) -> Any:
     """Like :func:`transform`, for a body that also needs the run's :class:`RunContext`.
 
@@ -632,5 +640,6 @@ def transform_with_context(
     2026
     """
     if fn is None:
-        return lambda f: _declared(_make_factory(f, name=name, needs_context=True), columns)
+        made = _make_factory
+        return lambda f: _declared(made(f, name=name, needs_context=True), columns, passthrough)
     return _make_factory(fn, name=name, needs_context=True)

@@ -194,6 +194,8 @@ def _demands(op: Op, count: int, demand: Demand) -> tuple[tuple[Demand, ...], st
             return got, f"{op.describe()} uses every column"
         return everything, f"{op.describe()} uses every column"
     reads = getattr(factory, _READS, None) if factory is not None else None
+    if reads is not None and not getattr(factory, "__tdm_passthrough__", True):
+        return (reads,) * count, ""
     if reads is not None and demand is not None:
         return (demand | reads,) * count, ""
     if reads is not None:

@@ -98,7 +98,7 @@ class CheckpointStore:
         from fsspec.core import url_to_fs
 
         from tdm.effects.secrets import default_secrets
-        from tdm.effects.state import _OPTION_ALIASES
+        from tdm.effects.state.file_store import _OPTION_ALIASES
 
         options = dict(self.storage_options)
         if self.secret is not None:  # values revealed only into fsspec's options

@@ -1,17 +1,17 @@
 """One HTTP call of a REST handler: the event loop, retries, rate limit, redaction, errors.
 
 The REST handlers (:mod:`tdm.effects.rest`) build requests and read records; this module sends
-them (with auth from :mod:`tdm.effects.http_auth`). With ``tdm.effects.rest`` it is the only
-place tdm imports httpx and tenacity.
+them (with auth from :mod:`tdm.effects.http_auth`, over a wire from
+:mod:`tdm.effects.http_transport`). These modules are the only place tdm imports httpx, aiohttp
+and tenacity.
 
 Design (why it is fast): every handler call runs one coroutine on a private event loop that
 lives in a daemon thread of its own, so it works the same when called from a plain script, a
 worker thread of the ``threads`` executor, a Dask worker, or a notebook whose thread already
-runs a loop. Fan-out uses ``concurrency`` worker tasks, each with its *own* ``AsyncClient``:
-httpx's connection pool is CPU-bound when one client serves many concurrent requests
-(encode/httpx#3215), while one small pool per worker keeps each lookup trivial. Workers take
-rows in order from a shared iterator and write results by position, so the output is
-deterministic. A rate limit and OAuth2 tokens are shared by all workers of one call.
+runs a loop. Fan-out uses ``concurrency`` worker tasks sharing the call's one wire
+(:mod:`tdm.effects.http_transport`: aiohttp by default, httpx when the runtime injects a
+transport). Workers take rows in order from a shared iterator and write results by position, so
+the output is deterministic. A rate limit and OAuth2 tokens are shared by all workers of one call.
 
 Secrets are revealed only while building requests; every URL shown in a message or a log line
 (ours and httpx's own) has its credentials redacted, and known secret values are scrubbed.
@@ -25,10 +25,10 @@ import logging
 import os
 import random
 import re
-import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -42,15 +42,14 @@ from tdm.core.rest import (
 from tdm.core.rest import _RestOptions as RestOptions
 from tdm.effects import redirects
 from tdm.effects.dispatch import EffectEnv
+from tdm.effects.http_transport import Reply, Wire, encode_body, loggers, open_wire, with_params
 from tdm.effects.secrets import Secret, scrub
 from tdm.errors import EffectError, SecretNotFoundError
 
 if TYPE_CHECKING:
-    import httpx
-
     from tdm.effects.http_auth import _OAuth2
 
-# httpx and tenacity are imported on first use, so `import tdm` (and `tdm.core`) stays light.
+# The client libraries and tenacity are imported on first use, so `import tdm` stays light.
 
 __all__ = ["redact_text"]
 
@@ -59,7 +58,7 @@ log = logging.getLogger("tdm.rest")
 _T = TypeVar("_T")
 
 # ---------------------------------------------------------------------------------------------
-# redaction, also applied to httpx's and httpcore's own log records
+# redaction, also applied to the client libraries' own log records
 # ---------------------------------------------------------------------------------------------
 # Query parameter names that api_key(query=...) auths use; replaced whole (never mutated) so
 # that readers on other threads always see a consistent value.
@@ -94,8 +93,7 @@ class _RedactingFilter(logging.Filter):
 
 
 _FILTER = _RedactingFilter()
-for _name in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2",
-              "httpcore.proxy", "hpack"):  # fmt: skip
+for _name in loggers():
     _logger = logging.getLogger(_name)
     if _FILTER not in _logger.filters:
         _logger.addFilter(_FILTER)
@@ -133,49 +131,13 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
         raise
 
 
-_SSL: dict[bool, ssl.SSLContext] = {}
-
-
-def _ssl_context(verify: bool) -> ssl.SSLContext:
-    """One TLS context per process and setting: loading CA certificates costs milliseconds."""
-    ctx = _SSL.get(verify)
-    if ctx is None:
-        import httpx
-
-        ctx = _SSL[verify] = httpx.create_ssl_context(verify=verify)
-    return ctx
-
-
-_BORROWED: list[type[Any]] = []
-
-
-def _borrowed(transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
-    """``transport`` for one client, which must not close it: its owner (the Runtime) does."""
-    if not _BORROWED:
-        import httpx
-
-        class Borrowed(httpx.AsyncBaseTransport):
-            def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-                self.inner = inner
-
-            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-                return await self.inner.handle_async_request(request)
-
-            async def aclose(self) -> None:
-                return None
-
-        _BORROWED.append(Borrowed)
-    made: httpx.AsyncBaseTransport = _BORROWED[0](transport)
-    return made
-
-
 # ---------------------------------------------------------------------------------------------
 # errors
 # ---------------------------------------------------------------------------------------------
 class _Retryable(Exception):
     """A response whose status the retry policy retries."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: Reply) -> None:
         super().__init__(response.status_code)
         self.response = response
 
@@ -229,7 +191,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - current)
 
 
-def _excerpt(response: httpx.Response, limit: int = 200) -> str:
+def _excerpt(response: Reply, limit: int = 200) -> str:
     try:
         text = response.text
     except Exception:
@@ -291,6 +253,7 @@ class _Call:
             name: env.secret(name) for name in effect.secret_names()
         }
         self.transport = env.runtime.http
+        self.wire: Wire | None = None
         self.limiter = _RateLimiter(effect.rate_limit) if effect.rate_limit else None
         self.timeout = effect.timeout
         self.auth_headers: dict[str, str] = {}
@@ -332,35 +295,30 @@ class _Call:
                 out.append(piece if row is None else _render(piece, row, False))
         return "".join(out)
 
-    def client(self) -> httpx.AsyncClient:
-        import httpx
-
-        if self.transport is not None:
-            return httpx.AsyncClient(
-                transport=_borrowed(self.transport),
-                timeout=self.timeout,
-                follow_redirects=True,
-            )
-        # Small pools: each worker has its own client and one request in flight at a time.
-        return httpx.AsyncClient(
-            verify=_ssl_context(self.effect.verify),
+    @asynccontextmanager
+    async def connected(self, workers: int = 1) -> AsyncIterator[None]:
+        """Open the call's wire (inside its event loop) for the block; close it after."""
+        wire = open_wire(
+            transport=self.transport,
+            verify=self.effect.verify,
             timeout=self.timeout,
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-            follow_redirects=False,  # followed hop by hop in _follow: see tdm.effects.redirects
+            workers=workers,
         )
+        self.wire = wire
+        try:
+            yield
+        finally:
+            self.wire = None
+            await wire.aclose()
 
     def shown(self, url: str, params: Mapping[str, str] | None = None) -> str:
-        if params:
-            import httpx
-
-            url = str(httpx.URL(url).copy_merge_params({**params}))
-        return redact_url(url, _extra_sensitive)
+        return redact_url(with_params(url, params), _extra_sensitive)
 
     def _pause(self, exc: BaseException | None, failed: int) -> float:
         """Seconds to wait after the ``failed``-th failed attempt: Retry-After, else backoff."""
         policy = self.effect.retry
         if isinstance(exc, _Retryable):
-            after = retry_after_seconds(exc.response.headers.get("Retry-After"))
+            after = retry_after_seconds(exc.response.header("Retry-After"))
             if after is not None:
                 after = min(after, policy.max_retry_after)
                 return after + random.uniform(0, min(policy.jitter, after * 0.1))
@@ -369,12 +327,11 @@ class _Call:
 
     async def send(
         self,
-        client: httpx.AsyncClient,
         request: _Request,
         *,
         form: Mapping[str, str] | None = None,
         with_auth: bool = True,
-    ) -> httpx.Response:
+    ) -> Reply:
         """Send ``request`` with auth, the rate limit and the retry policy; any final status.
 
         The first attempt runs outside tenacity (the common case costs nothing extra); after a
@@ -385,7 +342,7 @@ class _Call:
         attempts = 1
         failure: BaseException
         try:
-            response = await self._once(client, request, form, with_auth)
+            response = await self._once(request, form, with_auth)
             if policy.attempts == 1 or not policy.retries_status(response.status_code):
                 return response
             failure = _Retryable(response)
@@ -419,7 +376,7 @@ class _Call:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    response = await self._once(client, request, form, with_auth)
+                    response = await self._once(request, form, with_auth)
                     if policy.retries_status(response.status_code):
                         if attempts < policy.attempts:
                             raise _Retryable(response)
@@ -433,12 +390,12 @@ class _Call:
 
     def _last(
         self, request: _Request, failure: BaseException, attempts: int, started: float
-    ) -> httpx.Response:
+    ) -> Reply:
         """Out of attempts or time: the last response (the caller reports it) or an error."""
         if isinstance(failure, _Retryable):
             # the status error says how hard we tried
-            failure.response.extensions["tdm_attempts"] = attempts
-            failure.response.extensions["tdm_elapsed"] = time.monotonic() - started
+            failure.response.attempts = attempts
+            failure.response.elapsed = time.monotonic() - started
             return failure.response
         raise self._gave_up(request, failure, attempts, started) from None
 
@@ -457,12 +414,8 @@ class _Call:
         )
 
     async def _once(
-        self,
-        client: httpx.AsyncClient,
-        request: _Request,
-        form: Mapping[str, str] | None,
-        with_auth: bool,
-    ) -> httpx.Response:
+        self, request: _Request, form: Mapping[str, str] | None, with_auth: bool
+    ) -> Reply:
         params, headers = request.params, request.headers
         token: Secret | None = None
         if with_auth:
@@ -471,44 +424,31 @@ class _Call:
             if self.auth_headers or self.oauth is not None:
                 headers = {**headers, **self.auth_headers}
             if self.oauth is not None:
-                token = await self.oauth.get(client)
+                token = await self.oauth.get()
                 headers["Authorization"] = f"Bearer {token.reveal()}"
-        response = await self._request(client, request, params, headers, form)
+        response = await self._request(request, params, headers, form)
         if response.status_code == 401 and self.oauth is not None and with_auth:
             # The token may have been revoked or expired early: one fresh token, one resend.
-            token = await self.oauth.refresh(client, stale=token)
+            token = await self.oauth.refresh(stale=token)
             headers["Authorization"] = f"Bearer {token.reveal()}"
-            response = await self._request(client, request, params, headers, form)
+            response = await self._request(request, params, headers, form)
         return response
 
     async def _request(
         self,
-        client: httpx.AsyncClient,
         request: _Request,
         params: Mapping[str, str],
         headers: Mapping[str, str],
         form: Mapping[str, str] | None,
-    ) -> httpx.Response:
-        if self.limiter is not None:
-            await self.limiter.acquire()
-        self.requests += 1
+    ) -> Reply:
         began = time.perf_counter()
-        # Merged by hand: httpx would *replace* a query already in the URL (a next-page link).
-        import httpx
-
-        url = httpx.URL(request.url)
-        if params:
-            url = url.copy_merge_params(params)
-        response = await client.request(
-            request.method,
-            url,
-            headers=headers,
-            json=request.json,
-            content=request.content,
-            data=form,
+        # Merged into the URL's own query (a next-page link keeps its parameters).
+        url = with_params(request.url, params)
+        response = await self._hop(
+            request.method, url, headers, request.json, request.content, form
         )
         if response.status_code in redirects.REDIRECT_STATUSES:
-            response = await self._follow(client, request, response, params, headers, form)
+            response = await self._follow(request, response, params, headers, form)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s: %s %s -> %d in %.0f ms",
@@ -520,29 +460,45 @@ class _Call:
             )
         return response
 
+    async def _hop(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        json_body: Any,
+        content: bytes | None,
+        form: Mapping[str, str] | None,
+    ) -> Reply:
+        """Send one request on the wire, after the rate limit."""
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        self.requests += 1
+        body, kind = encode_body(json_body, content, form)
+        if kind is not None and not any(k.lower() == "content-type" for k in headers):
+            headers = {**headers, "Content-Type": kind}
+        assert self.wire is not None, "send() outside connected()"
+        return await self.wire.send(method, url, headers, body)
+
     async def _follow(
         self,
-        client: httpx.AsyncClient,
         request: _Request,
-        response: httpx.Response,
+        response: Reply,
         params: Mapping[str, str],
         headers: Mapping[str, str],
         form: Mapping[str, str] | None,
-    ) -> httpx.Response:
+    ) -> Reply:
         """Follow the redirects of ``response`` hop by hop: within the request's origin with
         every credential; to another origin only with ``redirects="any"`` and then without
         any (see :mod:`tdm.effects.redirects`)."""
-        import httpx
-
-        start = str(response.request.url)
+        start = response.url
         method, trusted = request.method, True
         json_body, content, data = request.json, request.content, form
         for _ in range(redirects.MAX_REDIRECTS):
-            location = response.headers.get("location")
+            location = response.header("location")
             if response.status_code not in redirects.REDIRECT_STATUSES or location is None:
                 return response
             status = response.status_code
-            url = redirects.target(str(response.url), location)
+            url = redirects.target(response.url, location)
             method, keep_body = redirects.redirect_method(method, status)
             if not keep_body:
                 json_body = content = data = None
@@ -554,7 +510,7 @@ class _Call:
                 secret_params = {
                     k: v for k, v in params.items() if k.lower() in self.credential_params
                 }
-                hop = httpx.URL(url).copy_merge_params(secret_params) if secret_params else url
+                hop = with_params(url, secret_params)
                 hop_headers = dict(headers)
             else:
                 if _holds_secret(_body_text(json_body, content, data)):
@@ -568,12 +524,7 @@ class _Call:
                     )
                 hop = redirects.strip_query(url, self.credential_params, _holds_secret)
                 hop_headers = redirects.without(headers, self.credential_headers, _holds_secret)
-            if self.limiter is not None:
-                await self.limiter.acquire()
-            self.requests += 1
-            response = await client.request(
-                method, hop, headers=hop_headers, json=json_body, content=content, data=data
-            )
+            response = await self._hop(method, hop, hop_headers, json_body, content, data)
         raise EffectError(
             f"{request.method} {self.shown(request.url)} was redirected more than "
             f"{redirects.MAX_REDIRECTS} times; check the URL (the server may redirect in a loop)",
@@ -595,9 +546,7 @@ class _Call:
             uri=self.shown(request.url),
         )
 
-    def status_error(
-        self, request: _Request, response: httpx.Response, what: str = ""
-    ) -> StatusError:
+    def status_error(self, request: _Request, response: Reply, what: str = "") -> StatusError:
         status = response.status_code
         shown = self.shown(request.url, request.params)
         if status in (401, 403):
@@ -608,10 +557,10 @@ class _Call:
             hint = "the server kept failing; retry later or raise retry= / rate_limit="
         else:
             hint = "check the request's parameters"
-        attempts = response.extensions.get("tdm_attempts")
+        attempts = response.attempts
         tried = ""
-        if isinstance(attempts, int):
-            elapsed = float(response.extensions.get("tdm_elapsed", 0.0))
+        if attempts is not None:
+            elapsed = response.elapsed
             tried = f" after {attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s"
         return StatusError(
             f"{request.method} {shown} answered {status} {response.reason_phrase}{tried}"
@@ -621,13 +570,13 @@ class _Call:
             uri=shown,
         )
 
-    def body(self, request: _Request, response: httpx.Response) -> Any:
+    def body(self, request: _Request, response: Reply) -> Any:
         if not response.content.strip():
             return None
         try:
             return response.json()
         except ValueError:
-            kind = response.headers.get("content-type", "unknown")
+            kind = response.header("content-type") or "unknown"
             raise EffectError(
                 f"{request.method} {self.shown(request.url, request.params)} answered "
                 f"{kind}, not JSON{_excerpt(response, 80)}",
@@ -667,20 +616,14 @@ def _body_text(json_body: Any, content: bytes | None, form: Mapping[str, str] | 
     return "\n".join(parts)
 
 
-async def _workers(
-    call: _Call,
-    count: int,
-    work: Callable[[httpx.AsyncClient, int], Awaitable[None]],
-    n: int,
-) -> None:
-    """Run ``work(client, i)`` for ``i`` in ``range(n)`` on ``count`` workers, each with its own
-    client; the first failure cancels the rest."""
+async def _workers(count: int, work: Callable[[int], Awaitable[None]], n: int) -> None:
+    """Run ``work(i)`` for ``i`` in ``range(n)`` on ``count`` workers; the first failure
+    cancels the rest."""
     positions: Iterator[int] = iter(range(n))
 
     async def worker() -> None:
-        async with call.client() as client:
-            for i in positions:
-                await work(client, i)
+        for i in positions:
+            await work(i)
 
     tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(count, n)))]
     try:

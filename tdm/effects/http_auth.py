@@ -9,15 +9,11 @@ import asyncio
 import base64
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from tdm.core.rest import ApiKey, Basic, Bearer, OAuth2ClientCredentials, redact_url
 from tdm.effects.http import _Call, _excerpt, _key, _Request, log
 from tdm.effects.secrets import Secret
 from tdm.errors import EffectError
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["prepare_auth"]
 
@@ -62,12 +58,12 @@ class _OAuth2:
         self.lock: asyncio.Lock | None = None
         self.fetched = 0
 
-    async def get(self, client: httpx.AsyncClient) -> Secret:
+    async def get(self) -> Secret:
         if self.token is not None and time.monotonic() < self.expires_at:
             return self.token
-        return await self.refresh(client, stale=self.token)
+        return await self.refresh(stale=self.token)
 
-    async def refresh(self, client: httpx.AsyncClient, stale: Secret | None) -> Secret:
+    async def refresh(self, stale: Secret | None) -> Secret:
         if self.lock is None:
             self.lock = asyncio.Lock()
         async with self.lock:
@@ -90,7 +86,7 @@ class _OAuth2:
             url = self.auth.token_url
             shown = redact_url(url)
             response = await self.call.send(
-                client, _Request("POST", url, {}, headers), form=data, with_auth=False
+                _Request("POST", url, {}, headers), form=data, with_auth=False
             )
             if response.status_code >= 400:
                 raise EffectError(

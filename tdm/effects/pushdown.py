@@ -106,12 +106,16 @@ def _may_hold(stats: Any, op: str, value: Any) -> bool:
 
 
 def row_groups_to_read(
-    meta: pq.FileMetaData, schema: pa.Schema, conditions: Sequence[tuple[str, str, Any]]
+    meta: pq.FileMetaData,
+    schema: pa.Schema,
+    conditions: Sequence[tuple[str, str, Any]],
+    read: Sequence[str],
 ) -> list[int] | None:
     """The row groups of a parquet file where every condition may hold (None: all of them).
 
     Only plain numeric and string columns are judged (not dictionary, date or decimal ones):
-    for them a row ``filter_rows`` keeps has a value between the group's min and max.
+    for them a row ``filter_rows`` keeps has a value between the group's min and max. Groups
+    are skipped only when the ``read`` columns keep the pandas dtypes the whole file gives.
     """
     positions = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
     checks: list[tuple[int, str, Any]] = []
@@ -130,11 +134,68 @@ def row_groups_to_read(
         for g in range(meta.num_row_groups)
         if all(_may_hold(meta.row_group(g).column(c).statistics, op, v) for c, op, v in checks)
     ]
-    return None if len(groups) == meta.num_row_groups else groups
+    if len(groups) == meta.num_row_groups:
+        return None
+    return groups if _same_dtypes(meta, schema, positions, read, groups) else None
+
+
+def _same_dtypes(
+    meta: pq.FileMetaData,
+    schema: pa.Schema,
+    positions: Mapping[str, int],
+    read: Sequence[str],
+    groups: Sequence[int],
+) -> bool:
+    """Whether the kept row groups convert to the same pandas dtypes as the whole file.
+
+    An integer or boolean column with nulls becomes float64/object in pandas, without them
+    int64/bool: so skipping the only groups holding its nulls would change its dtype. A
+    dictionary column's categories come from the groups read. Unknown null counts: no skip.
+    """
+    for name in read:
+        kind = schema.field(name).type
+        if pa.types.is_dictionary(kind) or pa.types.is_nested(kind):
+            return False
+        if not (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+            continue
+        if name not in positions:
+            return False
+        counts = []
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(positions[name]).statistics
+            if stats is None or not stats.has_null_count:
+                return False
+            counts.append(stats.null_count)
+        if sum(counts) and not sum(counts[g] for g in groups):
+            return False
+    return True
+
+
+def _plain_index(schema: pa.Schema, single: bool) -> bool:
+    """Whether the whole file's frame has the default index 0..n-1 (so that row positions
+    are its labels): no pandas index columns, or (one file) an unnamed range from 0 by 1."""
+    meta = schema.pandas_metadata or {}
+    index = meta.get("index_columns", [])
+    return not index or (
+        single
+        and all(
+            isinstance(c, dict)
+            and c.get("kind") == "range"
+            and c.get("name") is None
+            and c.get("start") == 0
+            and c.get("step") == 1
+            for c in index
+        )
+    )
 
 
 def _parquet(
-    target: FileTarget, path: str, options: Mapping[str, Any], effect: Read, skip: bool
+    target: FileTarget,
+    path: str,
+    options: Mapping[str, Any],
+    effect: Read,
+    skip: bool,
+    single: bool,
 ) -> tuple[pa.Table, np.ndarray | None, int]:
     """One parquet file with the pushdown applied: the table, the positions of its rows when
     row groups were skipped (else None), and the file's row count."""
@@ -147,8 +208,9 @@ def _parquet(
             keep = {*effect.keep_columns, *parquet_index_columns(schema)}
             columns = kept_in_order(schema.names, keep)
         groups = None
-        if skip and effect.row_filter and not options and not parquet_index_columns(schema):
-            groups = row_groups_to_read(meta, schema, effect.row_filter)
+        if skip and effect.row_filter and not options and _plain_index(schema, single):
+            read = columns if columns is not None else schema.names
+            groups = row_groups_to_read(meta, schema, effect.row_filter, read)
         if groups is None:
             kwargs = dict(options)
             if fs is not None:
@@ -202,7 +264,7 @@ def read_tables(
     for path in paths:
         if fmt == "parquet":
             table, kept, total = retry(
-                functools.partial(_parquet, target, path, options, effect, skip)
+                functools.partial(_parquet, target, path, options, effect, skip, len(paths) == 1)
             )
         else:
             keep = effect.keep_columns or ()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pandas as pd
@@ -32,10 +32,8 @@ from tdm.core.rest import (
 from tdm.effects.dispatch import EffectEnv, handle
 from tdm.effects.http import _Call, _render, _Request, _run, _workers, log
 from tdm.effects.http_auth import prepare_auth
+from tdm.effects.http_transport import Reply
 from tdm.errors import EffectError
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__: list[str] = []
 
@@ -62,7 +60,10 @@ def _lookup(body: Any, path: str) -> Any:
     return node
 
 
-def _records(body: Any, path: str | None, where: str, node: str, strict: bool) -> list[Any]:
+def _records(
+    body: Any, path: str | None, where: Callable[[], str], node: str, strict: bool
+) -> list[Any]:
+    """The records at ``path`` of ``body``; ``where()`` names the request in an error."""
     if body is None:
         return []
     value = body
@@ -72,8 +73,9 @@ def _records(body: Any, path: str | None, where: str, node: str, strict: bool) -
             if not strict:
                 return []
             keys = ", ".join(map(repr, list(body)[:20])) if isinstance(body, Mapping) else ""
+            shown = where()
             raise EffectError(
-                f"the response of {where} has no {path!r}"
+                f"the response of {shown} has no {path!r}"
                 + (
                     f" (its top-level keys: {keys})"
                     if keys
@@ -81,7 +83,7 @@ def _records(body: Any, path: str | None, where: str, node: str, strict: bool) -
                 )
                 + "; fix records=",
                 node=node,
-                uri=where,
+                uri=shown,
             )
     if value is None:
         return []
@@ -151,29 +153,31 @@ class _Pages:
         merged = self.params if params is None else {**self.params, **params}
         return _Request(self.effect.method, url, merged, self.headers, self.json, self.content)
 
-    async def fetch(
-        self, client: httpx.AsyncClient, request: _Request, strict: bool
-    ) -> tuple[list[Any], Any, httpx.Response]:
-        response = await self.call.send(client, request)
+    async def fetch(self, request: _Request, strict: bool) -> tuple[list[Any], Any, Reply]:
+        response = await self.call.send(request)
         if response.status_code >= 400:
             raise self.call.status_error(request, response)
         body = self.call.body(request, response)
-        where = self.call.shown(request.url, request.params)
+
+        def where() -> str:
+            return self.call.shown(request.url, request.params)
+
         recs = _records(body, self.effect.records, where, self.call.node, strict)
         return recs, body, response
 
     async def run(self) -> list[Any]:
         p = self.effect.paginate
-        async with self.call.client() as client:
+        workers = p.concurrency if isinstance(p, PageNumber | OffsetLimit) else 1
+        async with self.call.connected(workers):
             first = self.request(self.effect.url, self._first_params())
-            recs, body, response = await self.fetch(client, first, strict=True)
+            recs, body, response = await self.fetch(first, strict=True)
             expected = self._stated_total(first, body, response)
             if isinstance(p, NoPagination):
                 out = recs
             elif isinstance(p, PageNumber | OffsetLimit):
-                out = await self._numbered(client, p, recs, body, first)
+                out = await self._numbered(p, recs, body, first)
             else:
-                out = await self._chained(client, p, recs, body, response, first)
+                out = await self._chained(p, recs, body, response, first)
         if expected is not None and len(out) != expected:
             raise EffectError(
                 f"{self.call.shown(self.effect.url)}: read {len(out)} records but the server "
@@ -185,7 +189,7 @@ class _Pages:
             )
         return out
 
-    def _stated_total(self, request: _Request, body: Any, response: httpx.Response) -> int | None:
+    def _stated_total(self, request: _Request, body: Any, response: Reply) -> int | None:
         """The record count the server states, for ``expect_total=``."""
         spec = self.effect.expect_total
         if spec is None:
@@ -193,12 +197,12 @@ class _Pages:
         where, _, name = spec.partition(":")
         shown = self.call.shown(request.url, request.params)
         if where == "header":
-            raw = response.headers.get(name)
+            raw = response.header(name)
             if raw is None or not raw.strip().isdigit():
                 raise EffectError(
                     f"{shown}: expect_total={spec!r} but the response has "
                     + ("no such header" if raw is None else f"{name}: {raw!r}, not a number")
-                    + f"; its headers are {', '.join(sorted(response.headers.keys()))}",
+                    + f"; its headers are {', '.join(response.header_names())}",
                     node=self.call.node,
                     uri=shown,
                 )
@@ -238,7 +242,6 @@ class _Pages:
 
     async def _numbered(
         self,
-        client: httpx.AsyncClient,
         p: PageNumber | OffsetLimit,
         first: list[Any],
         body: Any,
@@ -261,29 +264,28 @@ class _Pages:
             pages = max(pages, 1) if limit is None else min(max(pages, 1), limit)
             results: list[list[Any]] = [first] + [[] for _ in range(pages - 1)]
 
-            async def one(worker_client: httpx.AsyncClient, i: int) -> None:
+            async def one(i: int) -> None:
                 req = self.request(self.effect.url, self._page_params(p, i + 1))
-                results[i + 1] = (await self.fetch(worker_client, req, strict=False))[0]
+                results[i + 1] = (await self.fetch(req, strict=False))[0]
 
             if pages > 1:
-                await _workers(self.call, p.concurrency, one, pages - 1)
+                await _workers(p.concurrency, one, pages - 1)
             return [r for page in results for r in page]
         # No total: read pages until one comes back empty.
         out, k, recs = list(first), 1, first
         while recs and (limit is None or k < limit):
             req = self.request(self.effect.url, self._page_params(p, k))
-            recs = (await self.fetch(client, req, strict=False))[0]
+            recs = (await self.fetch(req, strict=False))[0]
             out += recs
             k += 1
         return out
 
     async def _chained(
         self,
-        client: httpx.AsyncClient,
         p: Cursor | NextUrl | LinkHeader | Any,
         first: list[Any],
         body: Any,
-        response: httpx.Response,
+        response: Reply,
         request: _Request,
     ) -> list[Any]:
         out, recs, seen, k = list(first), first, set(), 1
@@ -305,7 +307,7 @@ class _Pages:
                     link = response.links.get(p.rel, {}).get("url")
                 if not link or not isinstance(link, str):
                     break
-                marker = urljoin(str(response.url), link)
+                marker = urljoin(response.url, link)
                 self._check_origin(marker)
                 # The next URL carries its own query; only auth parameters are added.
                 request = _Request(
@@ -319,7 +321,7 @@ class _Pages:
                     node=self.call.node,
                 )
             seen.add(marker)
-            recs, body, response = await self.fetch(client, request, strict=False)
+            recs, body, response = await self.fetch(request, strict=False)
             out += recs
             k += 1
         return out
@@ -423,9 +425,9 @@ def _fetch_each(effect: FetchEach, frames: tuple[Frame, ...], env: EffectEnv) ->
     results: list[list[Any]] = [[] for _ in rows]
     outcomes: dict[str, list[str]] = {"skip": [], "empty": []}
 
-    async def one(client: httpx.AsyncClient, i: int) -> None:
+    async def one(i: int) -> None:
         request = requests[i]
-        response = await call.send(client, request)
+        response = await call.send(request)
         status = response.status_code
         if status >= 400:
             policy = effect.status_policy(status) or "fail"
@@ -434,11 +436,20 @@ def _fetch_each(effect: FetchEach, frames: tuple[Frame, ...], env: EffectEnv) ->
             outcomes[policy].append(f"{status} {call.shown(request.url, request.params)}")
             return
         body = call.body(request, response)
-        where = call.shown(request.url, request.params)
+
+        def where() -> str:
+            return call.shown(request.url, request.params)
+
         results[i] = _records(body, effect.records, where, env.node, strict=True)
 
+    async def fan_out() -> None:
+        workers = min(effect.concurrency, len(requests))
+        async with call.connected(workers):
+            await _workers(workers, one, len(requests))
+
     started = time.perf_counter()
-    _run(_workers(call, effect.concurrency, one, len(requests)))
+    if requests:
+        _run(fan_out())
     if outcomes["skip"]:
         skipped = outcomes["skip"]
         log.warning(

@@ -36,13 +36,12 @@ from tdm._types import Frame
 from tdm.core.effect import Effect
 from tdm.core.pipe import PipeError
 from tdm.effects.dispatch import handle as _dispatch
+from tdm.effects.secret_routing import AwsSecrets, RoutedSecrets
 from tdm.effects.secrets import (
-    AwsSecrets,
     ChainSecrets,
     DirectorySecrets,
     EnvSecrets,
     FileSecrets,
-    RoutedSecrets,
     Secret,
     SecretsProvider,
     scrub,

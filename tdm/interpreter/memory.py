@@ -95,8 +95,11 @@ def recall(
     store = state.using(runtime.secrets)
     previous = None
     try:
-        last = store.runs(pipeline=pipeline_id, status="SUCCESS", limit=1, nodes=schemas)
-        previous = last[0] if last else None
+        if schemas:
+            previous = store.last_schemas(pipeline_id)
+        else:
+            last = store.runs(pipeline=pipeline_id, status="SUCCESS", limit=1, nodes=False)
+            previous = last[0] if last else None
     except Exception as exc:  # history is a convenience for steps; the run goes on
         log.warning(
             "could not read the last successful run of %s from %s: %s",
@@ -123,7 +126,7 @@ class RunMemory:
         self.resume = resume
         self.keep_checkpoints = keep_checkpoints
         self.specs: dict[int, Incremental | str] = {}
-        for i, node in enumerate(plan.nodes):
+        for i, node in enumerate(plan.nodes if has_incremental(pipeline) else ()):
             spec = incremental_of(node.op)
             if spec is not None:
                 self.specs[i] = spec
@@ -141,12 +144,14 @@ class RunMemory:
         if policy == "ignore" or previous is None:
             return
         self.drift_policy = policy
-        before = {n.name: n for n in previous.nodes}
         plan = pipeline.plan
+        sources = [plan.names[i] for i, parents in enumerate(plan.parents) if not parents]
+        before = previous.node_schemas(sources)
         for i, parents in enumerate(plan.parents):
-            node = before.get(plan.names[i])
-            if not parents and node is not None and node.columns:
-                baseline = (node.columns, node.dtypes or ("?",) * len(node.columns))
+            shape = None if parents else before.get(plan.names[i])
+            if shape is not None and shape[0]:
+                columns, dtypes = shape
+                baseline = (columns, dtypes or ("?",) * len(columns))
                 keep = getattr(plan.nodes[i].op, "keep_columns", None)
                 if keep is not None:  # a pruned read: only the columns it reads are compared
                     self.kept[i] = frozenset(keep)
@@ -199,6 +204,10 @@ class RunMemory:
             raise TypeError(f"{type(op).__name__} cannot take an incremental cursor")
         filled: Op = fill(self.cursor(i))
         return filled
+
+    def drift_only(self) -> bool:
+        """Whether this run's memory only compares source schemas (no cursors, no resume)."""
+        return self.resume is None and not self.specs
 
     def wants(self, i: int) -> bool:
         """Whether node ``i`` is looked at after it ran."""

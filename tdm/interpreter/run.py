@@ -454,7 +454,8 @@ class _Scheduler:
                 self._call("before_run", pipeline=self.pipeline)
                 # A run with memory (cursors, checkpoints, drift) takes the general loop,
                 # where its hooks are; the lean inline loop stays free of them.
-                lean = self.max_in_flight is None and self.memory is None
+                memory = self.memory
+                lean = self.max_in_flight is None and (memory is None or memory.drift_only())
                 if type(self.executor) is Sequential and lean:
                     self._loop_inline()
                 else:
@@ -520,6 +521,8 @@ class _Scheduler:
         after_node = bool(after_hooks)
         report = self.report
         call = self._call
+        memory = self.memory
+        watched = memory.baseline if memory is not None else {}  # sources checked for drift
 
         def after(record: NodeReport) -> None:
             try:
@@ -569,6 +572,9 @@ class _Scheduler:
                 record.column_dtypes = dtypes_of(frame)
                 record.error = None
                 frames[i] = frame  # a supplied node is always retained
+                if i in watched and self._drifted(i, record):
+                    self.failed = True
+                    self.first_error = self.first_error or str(record.error)
                 if after_node:
                     after(record)
                 for child in children[i]:
@@ -665,6 +671,8 @@ class _Scheduler:
                 record.error = error = outcome.error
                 if outcome.status is success and (unsubmitted[i] or retained[i]):
                     frames[i] = outcome.frame
+            if i in watched and record.status is success and self._drifted(i, record):
+                error, frames[i] = record.error, None
             if record.status is failure:
                 self.failed = True
                 if self.first_error is None and error is not None:
@@ -682,6 +690,18 @@ class _Scheduler:
                 self.handles[i] = _Done(
                     NodeOutcome(success, frames[i], None, 0.0, 0.0, 0.0, 0, None, None)
                 )
+
+    def _drifted(self, i: int, record: NodeReport) -> bool:
+        """The lean loop's drift check of source ``i``: True when it failed the node
+        (``drift='fail'``: nothing else starts, so nothing is written)."""
+        assert self.memory is not None
+        error = self.memory.check_drift(i, record.column_index, record.column_dtypes)
+        if error is None:
+            return False
+        self.stopping = True
+        record.status, record.error = Status.FAILURE, error
+        record.rows_out = record.column_index = record.column_dtypes = None
+        return True
 
     def _settle_without_running(self, i: int, ready: deque[int]) -> bool:
         """Skip a node whose parents did not all succeed, or use a supplied frame."""

@@ -11,16 +11,14 @@ import pytest
 
 import tdm
 from tdm.config import load_yaml
+from tdm.effects.secret_routing import AwsSecrets, RoutedSecrets, providers_from_settings
 from tdm.effects.secrets import (
-    AwsSecrets,
     ChainSecrets,
     DirectorySecrets,
     EnvSecrets,
     FileSecrets,
     MappingSecrets,
-    RoutedSecrets,
     default_secrets,
-    providers_from_settings,
     scrub,
 )
 from tdm.errors import SecretNotFoundError

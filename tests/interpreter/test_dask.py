@@ -21,14 +21,13 @@ import tdm
 from tdm import Hook, Runtime, Status, transform
 from tdm.core.effect import Effect
 from tdm.effects.dispatch import EffectEnv, handle
+from tdm.effects.secret_routing import AwsSecrets, RoutedSecrets
 from tdm.effects.secrets import (
-    AwsSecrets,
     ChainSecrets,
     DirectorySecrets,
     EnvSecrets,
     FileSecrets,
     MappingSecrets,
-    RoutedSecrets,
 )
 from tdm.errors import ConfigError, EffectError
 from tdm.executors import Dask, from_cli

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,8 +30,13 @@ def frames(draw: Any) -> pd.DataFrame:
         st.lists(st.one_of(st.floats(-3, 3), st.just(float("nan"))), min_size=n, max_size=n)
     )
     words = draw(st.lists(st.sampled_from(LETTERS), min_size=n, max_size=n))
+    # integers and booleans with nulls: their pandas dtype depends on whether nulls were read
+    holes = draw(st.lists(st.one_of(st.none(), st.integers(-3, 3)), min_size=n, max_size=n))
+    flags = draw(st.lists(st.sampled_from([True, False, None]), min_size=n, max_size=n))
     return pd.DataFrame(
         {
+            "n": pd.array(holes, dtype="Int64"),
+            "b": pd.array(flags, dtype=object),
             "i": np.asarray(ints, dtype="int64"),
             "f": np.asarray(floats, dtype="float64"),
             "s": pd.array(words, dtype="str"),
@@ -42,7 +48,7 @@ def frames(draw: Any) -> pd.DataFrame:
 
 COMPARISONS = st.builds(
     lambda col, op, lit: f"{col} {op} {lit!r}",
-    st.sampled_from(["i", "f", "k"]),
+    st.sampled_from(["i", "f", "k", "n"]),
     st.sampled_from([">", ">=", "<", "<=", "==", "!="]),
     st.one_of(st.integers(-6, 6), st.sampled_from([0.5, -1.5, 2.0])),
 ) | st.builds(
@@ -77,9 +83,11 @@ TERMINALS = st.one_of(
 )
 
 
-def _write(df: pd.DataFrame, folder: Path, row_group: int) -> None:
+def _write(df: pd.DataFrame, folder: Path, row_group: int, pandas_metadata: bool) -> None:
     df.to_csv(folder / "data.csv", index=False)
     table = pa.Table.from_pandas(df, preserve_index=False)
+    if not pandas_metadata:  # as other writers (Spark, DuckDB) leave it: dtypes from Arrow
+        table = table.replace_schema_metadata(None)
     pq.write_table(table, folder / "data.parquet", row_group_size=row_group)
 
 
@@ -89,7 +97,7 @@ def _outcome(report: tdm.RunReport) -> tuple[str, list[str]]:
 
 
 @settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     df=frames(),
@@ -99,6 +107,7 @@ def _outcome(report: tdm.RunReport) -> tuple[str, list[str]]:
     row_group=st.integers(1, 6),
     joined=st.booleans(),
     first=st.one_of(st.none(), COMPARISONS.map(t.filter_rows)),
+    pandas_metadata=st.booleans(),
 )
 def test_optimised_run_equals_unoptimised(
     df: pd.DataFrame,
@@ -108,11 +117,12 @@ def test_optimised_run_equals_unoptimised(
     row_group: int,
     joined: bool,
     first: tdm.Pipe | None,
+    pandas_metadata: bool,
 ) -> None:
     steps = [first, *steps] if first is not None else steps  # right after the read: pushed
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        _write(df, folder, row_group)
+        _write(df, folder, row_group, pandas_metadata)
         pipeline: tdm.Pipeline = tdm.pipe(files.read(f"data.{fmt}"), *steps)
         if joined:
             other = files.read("data.csv" if fmt == "parquet" else "data.parquet")
@@ -165,3 +175,68 @@ def test_missing_column_fails_at_the_same_step(tmp_path: Path) -> None:
     )
     assert _outcome(fast) == _outcome(slow) == ("FAILURE", ["select"])
     assert "'zz'" in str(fast.nodes["select"].error)
+
+
+@tdm.transform(columns=["qty"])
+def big(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["qty"] > 10]
+
+
+@tdm.transform(columns=["state", "qty"], passthrough=False)
+def per_state(df: pd.DataFrame) -> pd.DataFrame:
+    return df.groupby("state", as_index=False)["qty"].sum()
+
+
+@tdm.transform
+def undeclared(df: pd.DataFrame) -> pd.DataFrame:
+    return df
+
+
+def test_user_steps_declare_what_they_read() -> None:
+    read = files.read("o.csv")
+    assert (read >> big() >> per_state()).explain() == (
+        "read_o: columns ['qty', 'state'] (others skipped)"
+    )
+    # passing other columns through to the output: every column is needed
+    assert (read >> big()).explain() == "read_o: all columns (big: it is an output of the pipeline)"
+    assert "columns ['id', 'qty']" in (read >> big() >> t.select(["id"])).explain()
+    text = (read >> undeclared() >> t.select(["id"])).explain()
+    assert "all columns (undeclared() is a user step that does not declare its columns" in text
+    written = read >> t.select(["id"]) >> files.write("out.csv")
+    assert "columns ['id']" in written.explain()
+    assert "all columns" in (read >> files.write("out.csv") >> t.select(["id"])).explain()
+
+
+def test_drift_of_a_pruned_read_compares_the_columns_it_reads(tmp_path: Path) -> None:
+    rt = tdm.Runtime(files=str(tmp_path), state=tdm.state.memory())
+    pipeline = files.read("o.csv") >> per_state()
+    pd.DataFrame({"state": ["TX"], "qty": [1], "note": ["x"]}).to_csv(tmp_path / "o.csv")
+    assert tdm.run(pipeline, runtime=rt, pipeline_id="p").drift == []
+    again = pd.DataFrame({"state": ["TX"], "qty": [1.5], "other": [2]})
+    again.to_csv(tmp_path / "o.csv", index=False)
+    second = tdm.run(pipeline, runtime=rt, pipeline_id="p")
+    assert second.ok and len(second.drift) == 1
+    assert "column qty retyped int64 -> float64" in second.drift[0]
+    assert "note" not in second.drift[0] and "other" not in second.drift[0]
+
+
+@pytest.mark.parametrize("pandas_metadata", [True, False])
+def test_skipping_the_row_groups_with_the_nulls_keeps_dtypes(
+    tmp_path: Path, pandas_metadata: bool
+) -> None:
+    df = pd.DataFrame(
+        {
+            "i": np.arange(8),
+            "n": pd.array([None, 1, 2, 3, 4, 5, 6, 7], dtype="Int64"),
+            "b": pd.array([None, True, False, True, True, False, True, False], dtype=object),
+            "c": pd.Categorical(["x", "y", "z", "x", "x", "x", "x", "x"]),
+        }
+    )
+    _write(df, tmp_path, 2, pandas_metadata)
+    runtime = tdm.Runtime(files=str(tmp_path))
+    for columns in (["i", "n"], ["i", "b"], ["i", "c"], ["i"]):
+        pipeline = files.read("data.parquet") >> t.filter_rows("i > 3") >> t.select(columns)
+        fast = tdm.run(pipeline, runtime=runtime)
+        slow = tdm.run(pipeline, runtime=runtime, optimize=False)
+        pd.testing.assert_frame_equal(fast.output, slow.output, check_index_type=True)
+    assert fast.nodes["read_data"].rows_out == 4  # only "i" read: the first groups skipped

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import tdm
 from tdm import files
 from tdm.cli import cli
+from tdm.executors import Sequential
 
 V1 = pd.DataFrame({"id": [1, 2], "price": [10, 20], "note": ["a", "b"]})
 V2 = pd.DataFrame({"id": [1, 2, 3], "price": [10.5, 20.0, 1.0], "colour": ["r", "g", "b"]})
@@ -101,3 +102,37 @@ def test_drift_policy_in_yaml_and_on_the_command_line(tmp_path: Path) -> None:
     bad.write_text(spec.read_text().replace("drift: fail", "drift: loud"))
     refused = runner.invoke(cli, ["validate", str(bad)])
     assert refused.exit_code == 2 and "`drift` must be one of warn, fail, ignore" in refused.output
+
+
+class _General(Sequential):
+    """The same executor through the general scheduler (a subclass never takes the lean loop)."""
+
+
+@pytest.mark.parametrize("policy", ["warn", "fail"])
+def test_the_lean_loop_checks_drift_as_the_general_scheduler_does(
+    tmp_path: Path, policy: str
+) -> None:
+    outcomes = []
+    for label, executor in (("lean", "sequential"), ("general", _General())):
+        rt = tdm.Runtime(state=tdm.state.sqlite(tmp_path / f"{label}.db"))
+        out = tmp_path / label / "orders.parquet"
+        out.parent.mkdir()
+        pipeline = (
+            tdm.inputs.frame("orders") >> tdm.transforms.select(["id"]) >> files.write(str(out))
+        )
+        first = tdm.run(
+            pipeline, inputs={"orders": V1}, runtime=rt, pipeline_id="p", executor=executor
+        ).run_id
+        report = tdm.run(
+            pipeline, inputs={"orders": V2}, runtime=rt, pipeline_id="p", executor=executor,
+            drift=policy,  # type: ignore[arg-type]
+        )  # fmt: skip
+        statuses = {n: r.status for n, r in report.nodes.items()}
+        errors = {n: str(r.error) for n, r in report.nodes.items() if r.error is not None}
+        texts = [t.replace(first, "RUN") for t in [*report.drift, *errors.values()]]
+        outcomes.append((report.status, texts, statuses, len(pd.read_parquet(out))))
+    lean, general = outcomes
+    assert lean == general
+    assert "new column colour" in lean[1][0] and "(since run RUN)" in lean[1][0]
+    assert (lean[0] is tdm.Status.FAILURE) == (policy == "fail")
+    assert lean[3] == (3 if policy == "warn" else 2)  # fail: the old output stays
