@@ -17,8 +17,12 @@ after ``latency`` seconds with a small JSON body. In the same session, the same 
 3. hand-written httpx: ``concurrency`` asyncio workers, each with its own ``httpx.AsyncClient``
    (one TLS context shared),
    ``json.loads`` per response, one frame at the end: what a user writes without tdm.
+4. with ``--wires``: tdm again, its requests sent through httpx (``Runtime(http=
+   httpx.AsyncHTTPTransport(limits=...))`` with a keep-alive connection per worker, tdm's wire
+   when a transport is injected) instead of its default aiohttp session: the transport choice
+   measured in the same session.
 
-tdm and the httpx baseline alternate, repetition by repetition. For both, the client's CPU time
+tdm and the baselines alternate, repetition by repetition. For each, the client's CPU time
 per request (``time.process_time``; the server is another process) and the wall time against
 the ideal are printed.
 
@@ -114,14 +118,18 @@ def original_loop(base: str, devices: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return security_df.reset_index(drop=True), client
 
 
-def tdm_fanout(base: str, devices: pd.DataFrame, concurrency: int) -> pd.DataFrame:
+def tdm_fanout(
+    base: str, devices: pd.DataFrame, concurrency: int, runtime: tdm.Runtime | None = None
+) -> pd.DataFrame:
     step = rest.fetch_each(
         base + "/devices/{Uuid}/security",
         records="SecurityInfo",
         concurrency=concurrency,
         include_parent=["Uuid"],
     )
-    report = tdm.run(tdm.inputs.frame("devices") >> step, inputs={"devices": devices})
+    report = tdm.run(
+        tdm.inputs.frame("devices") >> step, inputs={"devices": devices}, runtime=runtime
+    )
     report.raise_for_status()
     return report.output
 
@@ -183,6 +191,9 @@ def main() -> None:
         "--s1", action="store_true", help="2,505 rows and no original loop (the issue's S1)"
     )
     parser.add_argument("--no-logs", action="store_true", help="leave logging unconfigured")
+    parser.add_argument(
+        "--wires", action="store_true", help="also time tdm sending through httpx's transport"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -208,38 +219,50 @@ def main() -> None:
         devices = pd.DataFrame(
             {"Uuid": [f"dev-{i:05d}" for i in range(args.rows)], "SerialNumber": range(args.rows)}
         )
-        tdm_fanout(base, devices.head(50), args.concurrency)  # warm-up (imports, TLS context)
-        httpx_fanout(base, devices.head(50), args.concurrency)
-        walls: dict[str, list[float]] = {"tdm": [], "httpx": []}
-        cpus: dict[str, list[float]] = {"tdm": [], "httpx": []}
+        clients: dict[str, Any] = {"tdm": tdm_fanout, "httpx": httpx_fanout}
+        labels = {"tdm": "tdm rest.fetch_each", "httpx": "httpx by hand"}
+        if args.wires:
+            import httpx
+
+            # a pool that keeps every worker's connection alive (httpx keeps 20 by default)
+            pool = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=None)
+            over_httpx = tdm.Runtime(http=httpx.AsyncHTTPTransport(limits=pool))
+            clients["tdm/httpx"] = lambda *a: tdm_fanout(*a, runtime=over_httpx)
+            labels["tdm/httpx"] = "tdm over httpx"
+        for fn in clients.values():  # warm-up (imports, TLS context)
+            fn(base, devices.head(50), args.concurrency)
+        walls: dict[str, list[float]] = {name: [] for name in clients}
+        cpus: dict[str, list[float]] = {name: [] for name in clients}
         frames: dict[str, pd.DataFrame] = {}
         for _ in range(args.repeat):  # interleaved
-            for name, fn in (("tdm", tdm_fanout), ("httpx", httpx_fanout)):
+            for name, fn in clients.items():
                 wall, cpu, frames[name] = _timed(lambda fn=fn: fn(base, devices, args.concurrency))
                 walls[name].append(wall)
                 cpus[name].append(cpu)
-        pd.testing.assert_frame_equal(
-            frames["tdm"].sort_index(axis=1),
-            frames["httpx"].sort_index(axis=1),
-            check_dtype=False,
-        )
+        for name in clients:
+            pd.testing.assert_frame_equal(
+                frames["tdm"].sort_index(axis=1),
+                frames[name].sort_index(axis=1),
+                check_dtype=False,
+            )
         ideal = args.rows * args.latency / args.concurrency
         print(
             f"rows={args.rows} latency={args.latency * 1000:.0f} ms concurrency={args.concurrency}"
             f", logs {'off' if args.no_logs else 'JSON at INFO'}; medians of {args.repeat}"
         )
-        for name, label in (("tdm", "tdm rest.fetch_each"), ("httpx", "httpx by hand")):
+        for name, label in labels.items():
             wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
             print(
                 f"{label:<20} wall {wall:6.3f} s = {wall / ideal:4.2f}x ideal ({ideal:.3f} s);"
                 f" client CPU {cpu / args.rows * 1e3:5.2f} ms/request;"
                 f" runs {[round(t, 2) for t in walls[name]]}"
             )
-        print(
-            "tdm / httpx by hand: wall "
-            f"{statistics.median(walls['tdm']) / statistics.median(walls['httpx']):.2f}x, CPU "
-            f"{statistics.median(cpus['tdm']) / statistics.median(cpus['httpx']):.2f}x"
-        )
+        for other in [name for name in clients if name != "tdm"]:
+            print(
+                f"tdm / {labels[other]}: wall "
+                f"{statistics.median(walls['tdm']) / statistics.median(walls[other]):.2f}x, CPU "
+                f"{statistics.median(cpus['tdm']) / statistics.median(cpus[other]):.2f}x"
+            )
         if args.baseline_repeat:
             fast = statistics.median(walls["tdm"])
             slow, slow_times, (slow_df, client) = _median_time(

@@ -221,7 +221,8 @@ class Read(_FileEffect):
     uses; the reader may skip the others (a listed column the files lack is simply absent)."""
     row_filter: tuple[tuple[str, str, Any], ...] | None = None
     """Set by plan optimisation: ``(column, op, literal)`` conditions a following
-    ``filter_rows`` applies; a parquet reader may skip row groups where one cannot hold."""
+    ``filter_rows`` applies; a reader may drop rows (skip parquet row groups) where one cannot
+    hold, labelling the rows it keeps with their positions in the whole read."""
 
     def default_name(self) -> str:
         return f"read_{_stem(self.uri)}"

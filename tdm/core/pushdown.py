@@ -4,7 +4,8 @@ A :class:`~tdm.core.pipeline.Pipeline` is a value, so before a run the interpret
 every step after a read. When those steps say which columns they use (built-in steps do; a
 user step declares it with ``@transform(columns=[...])``), the read is rewritten to load only
 those columns (:attr:`~tdm.core.files.Read.keep_columns`); a ``filter_rows`` comparison right
-after a parquet read lets the reader skip row groups whose statistics rule every row out
+after a CSV or parquet read lets the reader drop rows it rules out before they become pandas
+rows, and skip parquet row groups whose statistics rule every row out
 (:attr:`~tdm.core.files.Read.row_filter`; the filter step still runs, so results are exact).
 
 This is a pure rewrite of the plan: no I/O, and a run with it gives the same outputs as one
@@ -190,9 +191,11 @@ def _demands(op: Op, count: int, demand: Demand) -> tuple[tuple[Demand, ...], st
         except Exception:  # a rule that cannot read odd parameters: keep every column
             found = None
         got = found if isinstance(found, tuple) else (found,) * count
-        if len(got) == count:
-            return got, f"{op.describe()} uses every column"
-        return everything, f"{op.describe()} uses every column"
+        if len(got) != count:
+            return everything, f"{op.describe()} uses every column"
+        if demand is None and None in got and _passes_total(rule, op, count):
+            return got, "every column is needed after it"
+        return got, f"{op.describe()} uses every column"
     reads = getattr(factory, _READS, None) if factory is not None else None
     if reads is not None and not getattr(factory, "__tdm_passthrough__", True):
         return (reads,) * count, ""
@@ -204,6 +207,16 @@ def _demands(op: Op, count: int, demand: Demand) -> tuple[tuple[Demand, ...], st
         f"{op.describe()} is a user step that does not declare its columns "
         "(@transform(columns=[...]))"
     )
+
+
+def _passes_total(rule: ColumnRule, op: Pipe, count: int) -> bool:
+    """Whether ``rule`` keeps every column only because everything after the step needs it."""
+    try:
+        found = rule(op.kwargs, frozenset())
+    except Exception:
+        return False
+    got = found if isinstance(found, tuple) else (found,) * count
+    return None not in got
 
 
 def _analyse(pipeline: Pipeline) -> tuple[list[Demand], list[str]]:
@@ -239,7 +252,9 @@ def _row_filter(pipeline: Pipeline, i: int) -> tuple[tuple[str, str, Any], ...] 
     """Conditions of a ``filter_rows`` that is the only consumer of parquet read ``i``."""
     plan = pipeline.plan
     op = plan.nodes[i].op
-    if not isinstance(op, Read) or op.format != "parquet" or "filters" in op.options:
+    if not isinstance(op, Read) or op.format not in ("csv", "parquet"):
+        return None
+    if "filters" in op.options:
         return None
     if i in plan.outputs or len(plan.children[i]) != 1:
         return None
@@ -293,11 +308,9 @@ def _planned_read(
         notes.append(f"columns {list(keep)} (others skipped)")
     conditions = _row_filter(pipeline, i)
     if conditions:
-        notes.append(
-            "row groups skipped where "
-            + " and ".join(f"{c} {o} {v!r}" for c, o, v in conditions)
-            + " cannot hold"
-        )
+        where = " and ".join(f"{c} {o} {v!r}" for c, o, v in conditions)
+        unread = " (parquet row groups unread)" if op.format == "parquet" else ""
+        notes.append(f"rows where {where} cannot hold dropped while reading{unread}")
     if keep is None and not conditions:
         return op, notes[0]
     new = dataclasses.replace(op, keep_columns=keep, row_filter=conditions)

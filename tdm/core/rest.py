@@ -8,16 +8,42 @@ the handler. The public factories are in :mod:`tdm.rest`.
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-import string
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tdm.core.effect import Effect, SecretNeed
 from tdm.core.incremental import CURSOR, Incremental, fill_cursor
+from tdm.core.rest_parts import (
+    ApiKey,
+    Auth,
+    Basic,
+    Bearer,
+    Cursor,
+    FrozenJson,
+    LinkHeader,
+    NextUrl,
+    NoPagination,
+    OAuth2ClientCredentials,
+    OffsetLimit,
+    PageNumber,
+    Pagination,
+    RetryPolicy,
+    SecretField,
+    Value,
+    _fill_json,
+    _redact_header,
+    _shown_value,
+    _strings,
+    freeze_json,
+)
+from tdm.core.rest_urls import (
+    SECRET_REF,
+    _check_url,
+    _slug,
+    redact_url,
+    secret_refs,
+    template_fields,
+)
 from tdm.errors import DefinitionError
 
 __all__ = [
@@ -50,253 +76,6 @@ RedirectPolicy: TypeAlias = Literal["same-origin", "any"]
 REDIRECT_POLICIES: tuple[str, ...] = ("same-origin", "any")
 StatusPolicy: TypeAlias = Literal["fail", "skip", "empty"]
 STATUS_POLICIES: tuple[str, ...] = ("fail", "skip", "empty")
-
-# Query parameters whose values are credentials: redacted from every URL tdm shows.
-SENSITIVE_PARAMS: frozenset[str] = frozenset(
-    {
-        "access_token", "api_key", "apikey", "api-key", "auth", "client_secret", "code",
-        "id_token", "key", "pass", "passwd", "password", "pwd", "refresh_token", "secret",
-        "sig", "signature", "token", "x-api-key",
-    }
-)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class SecretField:
-    """A reference to one key of a secret, used as a header, query or body value.
-
-    ``secret`` names the secret section; None means the effect's own ``secret=``.
-
-    >>> SecretField("code")
-    SecretField(key='code', secret=None)
-    >>> str(SecretField("code", "AirWatch"))
-    '<secret AirWatch.code>'
-    """
-
-    key: str
-    secret: str | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.key, str) or not self.key:
-            raise DefinitionError(f"a secret field needs a non-empty key name, got {self.key!r}")
-
-    def __str__(self) -> str:
-        return f"<secret {self.secret or ''}{'.' if self.secret else ''}{self.key}>"
-
-
-Value: TypeAlias = "str | SecretField"
-"""A header or query value: a literal string (may be a ``{column}`` template) or a secret key."""
-
-
-@dataclass(frozen=True, slots=True)
-class FrozenJson:
-    """A hashable JSON object: ``items`` are (key, frozen value) pairs. See :func:`freeze_json`."""
-
-    items: tuple[tuple[str, Any], ...]
-
-
-def freeze_json(value: Any) -> Any:
-    """A hashable, picklable copy of a JSON-like value (dicts -> FrozenJson, lists -> tuples).
-
-    >>> freeze_json({"b": [1, 2], "a": None})
-    FrozenJson(items=(('a', None), ('b', (1, 2))))
-    """
-    if isinstance(value, Mapping):
-        pairs = [(str(k), freeze_json(v)) for k, v in value.items()]
-        return FrozenJson(tuple(sorted(pairs, key=lambda kv: kv[0])))
-    if isinstance(value, list | tuple):
-        return tuple(freeze_json(v) for v in value)
-    if isinstance(value, str | int | float | bool | SecretField | FrozenJson) or value is None:
-        return value
-    raise DefinitionError(
-        f"json= values must be JSON-like (dict, list, str, number, bool, None or "
-        f"rest.secret_field(...)), got {type(value).__name__}: {value!r}"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# retries
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """When and how often to retry a request (429, 5xx, connection errors and timeouts).
-
-    Attributes:
-        attempts: the most tries of one request, the first included (1 = never retry).
-        backoff: the first wait in seconds; doubles each retry (exponential), plus jitter.
-        max_backoff: the longest single wait.
-        jitter: up to this many seconds added at random to each wait.
-        deadline: the most seconds spent on one request, waits included.
-        max_retry_after: the longest ``Retry-After`` honoured; longer ones are capped to it.
-        statuses: the HTTP statuses retried (None: 429 and every 5xx except 501 and 505).
-    """
-
-    attempts: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    jitter: float = 0.5
-    deadline: float = 120.0
-    max_retry_after: float = 60.0
-    statuses: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise DefinitionError(f"retry attempts must be an integer >= 1, got {self.attempts!r}")
-        for field_name in ("backoff", "max_backoff", "jitter", "deadline", "max_retry_after"):
-            value = getattr(self, field_name)
-            if not isinstance(value, int | float) or value < 0 or math.isnan(value):
-                raise DefinitionError(f"retry {field_name} must be a number >= 0, got {value!r}")
-
-    def retries_status(self, status: int) -> bool:
-        """Whether a response with ``status`` is retried."""
-        if self.statuses is not None:
-            return status in self.statuses
-        return status == 429 or (500 <= status <= 599 and status not in (501, 505))
-
-
-# ---------------------------------------------------------------------------------------------
-# auth
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Auth:
-    """Base of auth descriptions. ``secret`` overrides the effect's secret name."""
-
-    kind: ClassVar[str] = "auth"
-
-
-@dataclass(frozen=True, slots=True)
-class Basic(Auth):
-    """HTTP Basic auth with the secret's ``username`` and ``password`` keys."""
-
-    username_key: str = "username"
-    password_key: str = "password"
-    secret: str | None = None
-    kind: ClassVar[str] = "basic"
-
-
-@dataclass(frozen=True, slots=True)
-class Bearer(Auth):
-    """``Authorization: Bearer <token>`` with the secret's ``token`` key."""
-
-    token_key: str = "token"
-    secret: str | None = None
-    kind: ClassVar[str] = "bearer"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey(Auth):
-    """An API key from the secret's ``key`` key, sent as a header or as a query parameter."""
-
-    header: str | None = None
-    query: str | None = None
-    key: str = "api_key"
-    prefix: str = ""
-    secret: str | None = None
-    kind: ClassVar[str] = "api_key"
-
-    def __post_init__(self) -> None:
-        if (self.header is None) == (self.query is None):
-            raise DefinitionError(
-                "rest.api_key needs exactly one of header='X-Api-Key' or query='api_key'"
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class OAuth2ClientCredentials(Auth):
-    """OAuth2 client-credentials grant: a token from ``token_url``, refreshed when it expires.
-
-    ``client_id_key``/``client_secret_key`` name keys of the secret; ``send_as`` is ``"body"``
-    (form fields) or ``"basic"`` (HTTP Basic to the token endpoint).
-    """
-
-    token_url: str
-    scope: str | None = None
-    audience: str | None = None
-    client_id_key: str = "client_id"
-    client_secret_key: str = "client_secret"
-    send_as: Literal["body", "basic"] = "body"
-    secret: str | None = None
-    kind: ClassVar[str] = "oauth2"
-
-    def __post_init__(self) -> None:
-        _check_url(self.token_url, "token_url")
-        if self.send_as not in ("body", "basic"):
-            raise DefinitionError(f"send_as must be 'body' or 'basic', got {self.send_as!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# pagination
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Pagination:
-    """Base of pagination strategies."""
-
-    kind: ClassVar[str] = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class NoPagination(Pagination):
-    """One request, one response."""
-
-
-@dataclass(frozen=True, slots=True)
-class PageNumber(Pagination):
-    """``?page=N`` pages from ``start``; stops at ``total`` (items) / ``total_pages`` or an
-    empty page. With a total, the remaining pages are fetched concurrently."""
-
-    param: str = "page"
-    start: int = 1
-    size: int | None = None
-    size_param: str | None = "per_page"
-    total: str | None = None
-    total_pages: str | None = None
-    max_pages: int | None = None
-    concurrency: int = 8
-    kind: ClassVar[str] = "page_number"
-
-
-@dataclass(frozen=True, slots=True)
-class OffsetLimit(Pagination):
-    """``?offset=N&limit=L`` pages; stops at ``total`` (then concurrent) or an empty page."""
-
-    limit: int = 100
-    offset_param: str = "offset"
-    limit_param: str = "limit"
-    start: int = 0
-    total: str | None = None
-    max_pages: int | None = None
-    concurrency: int = 8
-    kind: ClassVar[str] = "offset_limit"
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor(Pagination):
-    """An opaque cursor read from the body at ``path`` and sent back as ``param``."""
-
-    path: str = "next_cursor"
-    param: str = "cursor"
-    limit: int | None = None
-    limit_param: str = "limit"
-    max_pages: int | None = None
-    kind: ClassVar[str] = "cursor"
-
-
-@dataclass(frozen=True, slots=True)
-class NextUrl(Pagination):
-    """The next page's URL read from the body at ``path`` (absolute or relative)."""
-
-    path: str = "next"
-    max_pages: int | None = None
-    kind: ClassVar[str] = "next_url"
-
-
-@dataclass(frozen=True, slots=True)
-class LinkHeader(Pagination):
-    """The next page's URL from the RFC 5988 ``Link`` header (``rel="next"``)."""
-
-    rel: str = "next"
-    max_pages: int | None = None
-    kind: ClassVar[str] = "link_header"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,147 +399,3 @@ class FetchEach(_RestOptions):
         extra = self._options_text()
         extra = (extra + ", " if extra else "") + f"concurrency={self.concurrency}"
         return f"rest.fetch_each({redact_url(self.template)!r}, {extra})"
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers (pure)
-# ---------------------------------------------------------------------------------------------
-_FORMATTER = string.Formatter()
-
-
-SECRET_REF = re.compile(r"\$\{secrets\.([A-Za-z0-9_.\-]+)\}")
-"""``${secrets.key}`` in a header, query or body text (YAML style): filled in by the handler."""
-
-
-def _strings(value: Any) -> list[str | SecretField]:
-    """Every string and secret field inside a frozen JSON value."""
-    if isinstance(value, str | SecretField):
-        return [value]
-    if isinstance(value, FrozenJson):
-        return [s for _, v in value.items for s in _strings(v)]
-    if isinstance(value, tuple):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
-def _fill_json(value: Any, cursor: Any) -> Any:
-    if isinstance(value, str):
-        return fill_cursor(value, cursor)
-    if isinstance(value, FrozenJson):
-        return FrozenJson(tuple((k, _fill_json(v, cursor)) for k, v in value.items))
-    if isinstance(value, tuple):
-        return tuple(_fill_json(v, cursor) for v in value)
-    return value
-
-
-def secret_refs(text: str) -> list[str]:
-    """The secret keys a text refers to as ``${secrets.key}``.
-
-    >>> secret_refs("Basic ${secrets.key}")
-    ['key']
-    """
-    return SECRET_REF.findall(text)
-
-
-def template_fields(text: str) -> list[str]:
-    """The column names a ``{column}`` template reads (``{{`` escapes a brace); the
-    ``${secrets.key}`` references are not columns.
-
-    >>> template_fields("https://x.test/devices/{Uuid}/apps?since={Since:%Y}")
-    ['Uuid', 'Since']
-    >>> template_fields("Basic ${secrets.key} for {Uuid}")
-    ['Uuid']
-    """
-    try:
-        parsed = list(_FORMATTER.parse(SECRET_REF.sub("", text)))
-    except ValueError as exc:
-        raise DefinitionError(
-            f"malformed template {text!r}: {exc}; write {{{{ for a literal brace"
-        ) from None
-    names = []
-    for _, field_name, _, _ in parsed:
-        if field_name is None:
-            continue
-        if not field_name or field_name.isdigit():
-            raise DefinitionError(
-                f"template {text!r} has a positional field {{{field_name}}}; "
-                "name a column instead, e.g. {Uuid}"
-            )
-        names.append(field_name)
-    return names
-
-
-def _check_url(url: str, what: str, templated: bool = False) -> None:
-    if not isinstance(url, str) or not url:
-        raise DefinitionError(f"{what} must be a non-empty URL string, got {url!r}")
-    probe = re.sub(r"\{[^{}]*\}", "x", url) if templated else url
-    parts = urlsplit(probe)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise DefinitionError(
-            f"{what} must be an absolute http(s) URL like 'https://api.example.com/v1/items', "
-            f"got {redact_url(url)!r}"
-        )
-    if SECRET_REF.search(url):
-        raise DefinitionError(
-            f"{what} {url!r} refers to a secret; put ${{secrets...}} in params= or headers= "
-            "(or use auth=), never in the URL itself"
-        )
-    if parts.password is not None:
-        raise DefinitionError(
-            f"{what} {redact_url(url)!r} carries a password; keep credentials out of URLs: "
-            "put them in a secret and pass auth=rest.basic(), secret='<name>'"
-        )
-
-
-_SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
-)
-
-
-def _redact_header(name: str, value: str | SecretField) -> str | SecretField:
-    if isinstance(value, str) and name.lower() in _SENSITIVE_HEADERS:
-        return "***"
-    return value
-
-
-def _shown_value(name: str, value: str | SecretField) -> str:
-    if isinstance(value, SecretField):
-        return str(value)
-    if name.lower() in SENSITIVE_PARAMS or name.lower() in _SENSITIVE_HEADERS:
-        return "***"
-    if "${secrets." in value:
-        return re.sub(r"\$\{secrets\.([^}]*)\}", r"<secret \1>", value)
-    return value
-
-
-def _slug(url: str) -> str:
-    path = urlsplit(re.sub(r"\{[^{}]*\}", "", url)).path
-    segments = [s for s in path.split("/") if s and s not in ("api", "v1", "v2", "v3")]
-    text = "_".join(segments[-2:]) or (urlsplit(url).hostname or "api")
-    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower() or "api"
-
-
-def redact_url(url: str, extra: frozenset[str] | set[str] = frozenset()) -> str:
-    """``url`` with credentials replaced by ``***``: userinfo passwords and the values of query
-    parameters such as api_key, token, access_token, password (plus ``extra`` names).
-
-    >>> redact_url("https://bob:pw@h.test/a?api_key=123&page=2&Token=x")
-    'https://***@h.test/a?api_key=***&page=2&Token=***'
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        # A bare user name may be a token (https://TOKEN@host): hide all of the userinfo.
-        netloc = "***@" + netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        names = {n.lower() for n in extra} | SENSITIVE_PARAMS
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in names for k, _ in pairs):
-            query = urlencode(
-                [(k, "***" if k.lower() in names else v) for k, v in pairs], safe="*{}"
-            )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -30,7 +30,7 @@ from tdm._types import Frame
 from tdm.core.files import Read, ReadAfter, Write, split_compression
 from tdm.effects import publish
 from tdm.effects.dispatch import EffectEnv, handle
-from tdm.effects.pushdown import read_tables
+from tdm.effects.pushdown import prefilter, read_tables
 from tdm.effects.storage import (
     FileTarget,
     _effect_error,
@@ -343,6 +343,13 @@ def _load(
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
     tables.clear()
+    if push is not None and push.row_filter:
+        kept = prefilter(table, push.row_filter)
+        if kept is not None:  # convert only rows the following filter may keep
+            table = table.take(kept)
+            bounds = np.searchsorted(kept, np.cumsum([0, *counts]))
+            counts = np.diff(bounds).tolist()
+            positions = kept if positions is None else positions[kept]
     frame = _to_pandas(table)
     del table
     if positions is not None:  # rows were skipped: keep the labels the unfiltered read gives

@@ -11,7 +11,8 @@ import time
 from collections.abc import Mapping
 
 from tdm.core.rest import ApiKey, Basic, Bearer, OAuth2ClientCredentials, redact_url
-from tdm.effects.http import _Call, _excerpt, _key, _Request, log
+from tdm.effects.http import _Call, _key, _Request, log
+from tdm.effects.http_errors import _excerpt
 from tdm.effects.secrets import Secret
 from tdm.errors import EffectError
 

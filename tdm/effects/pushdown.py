@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -25,6 +26,7 @@ __all__ = [
     "csv_columns",
     "read_tables",
     "kept_in_order",
+    "prefilter",
     "parquet_index_columns",
     "row_groups_to_read",
 ]
@@ -275,3 +277,54 @@ def read_tables(
         offset += total
         tables.append(table)
     return tables, (np.concatenate(positions) if skipped else None)
+
+
+_ARROW_COMPARE: Mapping[str, Callable[[Any, Any], Any]] = {
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    "==": pc.equal,
+}
+
+
+def _judged(kind: pa.DataType, value: Any) -> bool:
+    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return (numeric and not isinstance(value, str)) or (text and isinstance(value, str))
+
+
+def prefilter(table: pa.Table, conditions: Sequence[tuple[str, str, Any]]) -> np.ndarray | None:
+    """Positions of the rows of ``table`` where every condition may hold (None: keep all).
+
+    A superset of the rows ``filter_rows`` keeps (a null or NaN value is kept; the step
+    decides), so converting only these to pandas changes nothing but the work done. None
+    when nothing is dropped, or when dropping rows would change a column's pandas dtype
+    (an integer/boolean column whose only nulls are dropped, a dictionary column).
+    """
+    mask = None
+    for column, op, value in conditions:
+        found = table.schema.get_all_field_indices(column)
+        if len(found) != 1 or not _judged(table.schema.field(found[0]).type, value):
+            continue
+        values = table.column(found[0])
+        try:
+            holds = _ARROW_COMPARE[op](values, pa.scalar(value))
+        except Exception:  # a literal the column cannot be compared with: not judged here
+            continue
+        keep = pc.or_kleene(holds, pc.is_null(values, nan_is_null=True))
+        mask = keep if mask is None else pc.and_kleene(mask, keep)
+    if mask is None:
+        return None
+    kept = np.flatnonzero(mask.to_numpy())
+    if len(kept) == table.num_rows:
+        return None
+    for i, field in enumerate(table.schema):
+        kind = field.type
+        if pa.types.is_dictionary(kind) or pa.types.is_nested(kind):
+            return None
+        column = table.column(i)
+        nullable = pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+        if nullable and column.null_count and not pc.is_null(column).to_numpy()[kept].any():
+            return None
+    return kept

@@ -167,8 +167,7 @@ class _Pages:
 
     async def run(self) -> list[Any]:
         p = self.effect.paginate
-        workers = p.concurrency if isinstance(p, PageNumber | OffsetLimit) else 1
-        async with self.call.connected(workers):
+        async with self.call.connected():
             first = self.request(self.effect.url, self._first_params())
             recs, body, response = await self.fetch(first, strict=True)
             expected = self._stated_total(first, body, response)
@@ -444,7 +443,7 @@ def _fetch_each(effect: FetchEach, frames: tuple[Frame, ...], env: EffectEnv) ->
 
     async def fan_out() -> None:
         workers = min(effect.concurrency, len(requests))
-        async with call.connected(workers):
+        async with call.connected():
             await _workers(workers, one, len(requests))
 
     started = time.perf_counter()

@@ -35,9 +35,11 @@ class Runtime:
         secrets: the provider effect handlers resolve secret names with (None: environment
             variables, then ``$TDM_HOME/secrets.yml``).
         files: a base URI that relative file paths resolve against (e.g. ``"memory://"``).
-        http: the ``httpx`` transport REST effects send their requests through (None: httpx's
-            own connection pools). Inject ``httpx.MockTransport(handler)`` or any
-            ``httpx.AsyncBaseTransport`` to serve requests in-process; tdm never closes it.
+        http: the ``httpx`` transport REST effects send their requests through (None: tdm's
+            own wire, one aiohttp session per REST node, or httpx's pools when a proxy is
+            configured). Inject ``httpx.MockTransport(handler)`` or any
+            ``httpx.AsyncBaseTransport`` to serve requests in-process; every request goes
+            through it, and tdm never closes it.
         state: the audit-trail store (None: no audit trail); see :mod:`tdm.state`.
         alerters: who to tell when a run fails; see :mod:`tdm.alerts`.
         progress: show live progress (None: only on an interactive terminal or notebook).

@@ -31,7 +31,10 @@ def filter_rows(df: pd.DataFrame, predicate: RowPredicate) -> StepResult:
     >>> filter_rows(lambda d: d["a"] % 2 == 1)(df).unwrap()["a"].tolist()
     [1, 3]
     """
-    return df[row_mask(df, predicate)]
+    mask = row_mask(df, predicate)
+    if mask.all():  # what df[mask] gives, without copying every column (reads often pre-filter)
+        return df.copy(deep=False)
+    return df[mask]
 
 
 @transform

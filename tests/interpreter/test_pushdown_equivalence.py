@@ -142,10 +142,15 @@ def test_pruned_reads_load_only_used_columns(tmp_path: Path) -> None:
     df = pd.DataFrame({"id": [1, 2, 3], "qty": [5, 20, 30], "note": ["x", "y", "z"]})
     df.to_csv(tmp_path / "o.csv", index=False)
     pipeline = files.read("o.csv") >> t.filter_rows("qty > 10") >> t.select(["id"])
-    assert pipeline.explain() == "read_o: columns ['id', 'qty'] (others skipped)"
+    assert pipeline.explain() == (
+        "read_o: columns ['id', 'qty'] (others skipped); "
+        "rows where qty > 10 cannot hold dropped while reading"
+    )
     report = tdm.run(pipeline, runtime=tdm.Runtime(files=str(tmp_path)))
     assert list(report.nodes["read_o"].columns) == ["id", "qty"]
     assert report.output["id"].tolist() == [2, 3]
+    assert report.nodes["read_o"].rows_out == 2  # the row that fails qty > 10 is not read
+    assert report.output.index.tolist() == [1, 2]  # labelled as in the whole file
     full = tdm.run(pipeline, runtime=tdm.Runtime(files=str(tmp_path)), optimize=False)
     assert list(full.nodes["read_o"].columns) == ["id", "qty", "note"]
 
@@ -156,10 +161,13 @@ def test_parquet_row_groups_skipped_but_rows_and_index_exact(tmp_path: Path) -> 
         pa.Table.from_pandas(df, preserve_index=False), tmp_path / "o.parquet", row_group_size=10
     )
     pipeline = files.read("o.parquet") >> t.filter_rows("id >= 35 and id < 52")
-    assert "row groups skipped where id >= 35 and id < 52 cannot hold" in pipeline.explain()
+    assert pipeline.explain() == (
+        "read_o: all columns (filter_rows: it is an output of the pipeline); rows where "
+        "id >= 35 and id < 52 cannot hold dropped while reading (parquet row groups unread)"
+    )
     runtime = tdm.Runtime(files=str(tmp_path))
     report = tdm.run(pipeline, runtime=runtime)
-    assert report.nodes["read_o"].rows_out == 30  # groups 30-39, 40-49, 50-59
+    assert report.nodes["read_o"].rows_out == 17  # from groups 30-39, 40-49, 50-59 only
     expected = tdm.run(pipeline, runtime=runtime, optimize=False).output
     pd.testing.assert_frame_equal(report.output, expected, check_index_type=True)
     assert report.output.index.tolist() == list(range(35, 52))
@@ -234,9 +242,10 @@ def test_skipping_the_row_groups_with_the_nulls_keeps_dtypes(
     )
     _write(df, tmp_path, 2, pandas_metadata)
     runtime = tdm.Runtime(files=str(tmp_path))
-    for columns in (["i", "n"], ["i", "b"], ["i", "c"], ["i"]):
-        pipeline = files.read("data.parquet") >> t.filter_rows("i > 3") >> t.select(columns)
-        fast = tdm.run(pipeline, runtime=runtime)
-        slow = tdm.run(pipeline, runtime=runtime, optimize=False)
-        pd.testing.assert_frame_equal(fast.output, slow.output, check_index_type=True)
-    assert fast.nodes["read_data"].rows_out == 4  # only "i" read: the first groups skipped
+    for source in ("data.csv", "data.parquet"):
+        for columns in (["i", "n"], ["i", "b"], ["i", "c"], ["i"]):
+            pipeline = files.read(source) >> t.filter_rows("i > 3") >> t.select(columns)
+            fast = tdm.run(pipeline, runtime=runtime)
+            slow = tdm.run(pipeline, runtime=runtime, optimize=False)
+            pd.testing.assert_frame_equal(fast.output, slow.output, check_index_type=True)
+        assert fast.nodes["read_data"].rows_out == 4  # only "i" read: rows 0-3 dropped
