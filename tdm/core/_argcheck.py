@@ -158,6 +158,8 @@ def _matches(value: Any, hint: Any) -> bool | None:
 
 
 def _all_items(values: Any, hint: Any) -> bool | None:
+    if type(hint) is type and hint not in _SPECIAL:  # as _matches decides a plain class
+        return all(isinstance(v, hint) for v in values)
     unknown = False
     for v in values:
         r = _matches(v, hint)
