@@ -22,7 +22,18 @@ import yaml
 from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
 from yaml.nodes import MappingNode, ScalarNode
 from yaml.resolver import Resolver
 
@@ -36,6 +47,8 @@ class LineDict(dict[Any, Any]):
 
     line: int | None
     lines: dict[Any, int]
+    placeholders: bool = True
+    """False on a document the event builder saw no ``${`` in (nothing to substitute)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -291,6 +304,127 @@ _resolve: Callable[..., Any] = Resolver.resolve
 _STR_TAG = Resolver.DEFAULT_SCALAR_TAG
 _MAP_TAG = Resolver.DEFAULT_MAPPING_TAG
 _SEQ_TAG = Resolver.DEFAULT_SEQUENCE_TAG
+_SCALAR_RESOLVER = Resolver()  # resolves as _Loader does (its implicit resolvers)
+_SCALAR_RESOLVER.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
+class _Unplain(Exception):
+    """The document holds something only the full loader builds (or reports) exactly."""
+
+
+# What implicit resolution may give a plain scalar that the fast builder constructs itself.
+_PLAIN_TAGS = frozenset(
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "timestamp")
+)
+_SCALARS = SafeConstructor()
+
+
+def _build_plain(text: str, limits: YamlLimits) -> Any:
+    """The document built straight from libyaml's events, as the full loader would build it.
+
+    The full loader composes a node tree, then constructs values from it; a plain pipeline file
+    (no anchors, aliases, tags or merge keys, which is nearly every file) needs neither step:
+    this builds the :class:`LineDict`/:class:`LineList` values from the parser's events. Anything
+    else, and every problem (a syntax error, a duplicate key, nesting past the limit), raises
+    :class:`_Unplain`, and the full loader then builds or reports it.
+    """
+    parser = CParser(text)
+    try:
+        return _from_events(parser.get_event, limits.max_depth)
+    except Exception as exc:
+        raise _Unplain from exc
+    finally:
+        parser.dispose()
+
+
+def _from_events(get: Callable[[], Any], max_depth: int) -> Any:
+    if type(get()) is not StreamStartEvent:
+        raise _Unplain
+    event = get()
+    if type(event) is StreamEndEvent:
+        return None
+    if type(event) is not DocumentStartEvent:
+        raise _Unplain
+    resolved: dict[str, Any] = {}  # plain scalar text -> its value, when it is not text
+    stack: list[Any] = []  # the open collections, innermost last
+    top: Any = None  # the innermost open collection
+    is_map = False
+    key: Any = _NO_KEY  # a mapping's key waiting for its value
+    key_line = 0
+    root: Any = _NO_KEY
+    placeholders = False
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is ScalarEvent:
+            if event.anchor is not None or event.tag is not None:
+                raise _Unplain
+            value = event.value
+            if "${" in value:
+                placeholders = True
+            if event.implicit[0] and (not value or value[0] in _RESOLVER_STARTS):
+                value = _plain_scalar(value, resolved)
+            line = event.start_mark.line + 1
+            if is_map and key is _NO_KEY:
+                if value in top:
+                    raise _Unplain  # the full loader reports it (after any syntax error)
+                key, key_line = value, line
+                continue
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            if event.anchor is not None or event.tag is not None or len(stack) >= max_depth:
+                raise _Unplain
+            value = LineDict() if kind is MappingStartEvent else LineList()
+            line = value.line = event.start_mark.line + 1
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            done = stack.pop()
+            top = stack[-1] if stack else None
+            is_map = type(top) is LineDict
+            key = _NO_KEY
+            if not stack:
+                root = done
+            continue
+        elif kind is DocumentEndEvent:
+            break
+        else:  # an alias, or anything this builder does not expect
+            raise _Unplain
+        if top is None:
+            root = value
+        elif is_map:
+            if key is _NO_KEY:  # a mapping or list as a key
+                raise _Unplain
+            top[key] = value
+            top.lines[key] = key_line
+            key = _NO_KEY
+        else:
+            top.append(value)
+            top.lines.append(line)
+        if kind is not ScalarEvent:
+            stack.append(value)
+            top, is_map = value, kind is MappingStartEvent
+    if type(get()) is not StreamEndEvent:  # a second document: the full loader says so
+        raise _Unplain
+    if type(root) is LineDict:
+        root.placeholders = placeholders
+    return root
+
+
+_NO_KEY: Any = object()
+
+
+def _plain_scalar(text: str, resolved: dict[str, Any]) -> Any:
+    """A plain scalar that an implicit resolver may claim: text, a number, a bool, null..."""
+    try:
+        return resolved[text]
+    except KeyError:
+        pass
+    tag = _resolve(_SCALAR_RESOLVER, ScalarNode, text, (True, False))
+    if tag not in _PLAIN_TAGS:
+        raise _Unplain  # a merge key (<<), `=` or `!`: what the full loader handles
+    value = (
+        text if tag == _STR_TAG else _Loader.yaml_constructors[tag](_SCALARS, ScalarNode(tag, text))
+    )
+    resolved[text] = value
+    return value
 
 
 def _value(loader: _Loader, node: yaml.Node) -> Any:
@@ -365,8 +499,9 @@ def gc_paused() -> Iterator[None]:
 
     Loading allocates hundreds of thousands of small containers that all stay alive, and the
     collector would walk the growing heap again and again (it was most of the time of a 20,000
-    pipe file); they form no reference cycles, so there is nothing to collect. Re-entrant, and a
-    no-op when the collector is already off.
+    pipe file); they form no reference cycles, so there is nothing to collect. On the way out
+    everything is moved to the oldest generation, so that the next collections do not walk it
+    either. Re-entrant, and a no-op when the collector is already off.
     """
     if not gc.isenabled():
         yield
@@ -375,6 +510,12 @@ def gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            # What the load built sits in the youngest generation, which the next collection
+            # would walk whole (and again as it ages): move it to the oldest at once (a list
+            # splice, nothing walked). Skipped when the application froze objects itself.
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 
@@ -391,6 +532,11 @@ def parse_yaml(text: str, *, source: str | None = None, limits: YamlLimits | Non
     """
     limits = limits if limits is not None else YamlLimits.from_env()
     check_size(len(text.encode("utf-8", "surrogatepass")), source=source, limits=limits)
+    with gc_paused():
+        try:
+            return _build_plain(text, limits)
+        except _Unplain:
+            pass
     loader = _Loader(text, source=source, limits=limits)
     try:
         with gc_paused():

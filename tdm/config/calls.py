@@ -86,7 +86,7 @@ def _apply_renames(
     kwargs: dict[str, Any],
     lines: dict[str, int],
 ) -> dict[str, Any]:
-    if not entry.renames or sig is None:
+    if sig is None or not any(old in kwargs for old in entry.renames):
         return kwargs
     out = dict(kwargs)
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -147,6 +147,8 @@ def _hints(factory: Callable[..., Any], sig: inspect.Signature) -> dict[str, Any
 
 def _matches(value: Any, hint: Any) -> bool:
     """A lenient structural check of a YAML value against an annotation."""
+    if hint is str:  # the common leaf
+        return isinstance(value, str)
     if hint is Any or hint is object or isinstance(hint, typing.TypeVar):
         return True
     origin: Any
@@ -209,14 +211,15 @@ def check_call(
     """
     params = sig.parameters
     has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    accepted = [
-        n
-        for n, p in params.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("label", "secret")
-    ]
     if not has_var_kw:
         for key in kwargs:
             if key not in params:
+                accepted = [
+                    n
+                    for n, p in params.items()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                    and n not in ("label", "secret")
+                ]
                 raise where.at(lines.get(key, key_line)).error(
                     f"unknown config key {key!r} for {name}; "
                     f"{_suggest(key, accepted)}accepted keys: {', '.join(accepted) or '(none)'}"

@@ -183,10 +183,13 @@ class _Loader:
             raise where.at(doc.key_line("params")).error(
                 f"`params` must be a mapping of names to default values, got {_type_name(defaults)}"
             )
-        defaults = self._substitute(defaults, where.at(doc.key_line("params")), allow_params=False)
+        if doc.placeholders:  # else the file has no ${...} anywhere: nothing to walk
+            defaults = self._substitute(
+                defaults, where.at(doc.key_line("params")), allow_params=False
+            )
         self.params = {**defaults, **self.params}
         for key in list(doc):
-            if key != "params":
+            if key != "params" and doc.placeholders:
                 doc[key] = self._substitute(doc[key], where.at(doc.key_line(key)))
         if "pipelines" in doc and "pipeline_drivers" in doc:
             raise where.at(doc.key_line("pipeline_drivers")).error(

@@ -81,15 +81,20 @@ def _show(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("collections.abc.", "")
 
 
+_SPECIAL = frozenset({float, int, bool, tuple})  # classes _matches checks in its own way
+
+
 def _matches(value: Any, hint: Any) -> bool | None:
     """True/False when the annotation is understood, None when it is not (accept)."""
     if hint is Any or hint is object:
         return True
     if hint is None or hint is type(None):
         return value is None
+    if type(hint) is type and hint not in _SPECIAL:  # a plain class: the common leaf
+        return isinstance(value, hint)
     origin: Any
     args: tuple[Any, ...]
-    if type(hint) is type:  # a plain class (the common leaf): no origin, no arguments
+    if type(hint) is type:
         origin, args = None, ()
     else:
         origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -153,6 +158,8 @@ def _matches(value: Any, hint: Any) -> bool | None:
 
 
 def _all_items(values: Any, hint: Any) -> bool | None:
+    if type(hint) is type and hint not in _SPECIAL:  # as _matches decides a plain class
+        return all(isinstance(v, hint) for v in values)
     unknown = False
     for v in values:
         r = _matches(v, hint)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,14 +112,23 @@ class Op:
         return Pipeline.of(self) >> other
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_by_key = operator.itemgetter(0)
+
+
 def _freeze(value: Any) -> Any:
     """A hashable stand-in for ``value`` so that equal parameters give equal pipes."""
-    if isinstance(value, (str, int, float, bool, type(None))):
+    if isinstance(value, _SCALARS):
         return value
-    if isinstance(value, Mapping):
-        return ("__map__", tuple(sorted(((k, _freeze(v)) for k, v in value.items()), key=repr)))
+    if type(value) is dict or isinstance(value, Mapping):
+        items = [(k, _freeze(v)) for k, v in value.items()]
+        try:
+            items.sort(key=_by_key)
+        except TypeError:  # keys of several types: any fixed order will do
+            items.sort(key=repr)
+        return ("__map__", tuple(items))
     if isinstance(value, (list, tuple)):
-        return (type(value).__name__, tuple(_freeze(v) for v in value))
+        return (type(value).__name__, tuple([_freeze(v) for v in value]))
     if isinstance(value, (set, frozenset)):
         return ("__set__", frozenset(_freeze(v) for v in value))
     try:

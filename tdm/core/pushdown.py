@@ -267,10 +267,11 @@ def _row_filter(pipeline: Pipeline, i: int) -> tuple[tuple[str, str, Any], ...] 
     return found or None
 
 
-def _rewrite(pipeline: Pipeline) -> tuple[Pipeline, dict[int, str]]:
+def _rewrite(pipeline: Pipeline) -> tuple[Pipeline | None, dict[int, str]]:
+    """The optimised pipeline (None: the same as ``pipeline``) and a note per read."""
     plan = pipeline.plan
     if not any(isinstance(node.op, Read) for node in plan.nodes):
-        return pipeline, {}
+        return None, {}
     demand, why = _analyse(pipeline)
     mapped: dict[int, Node] = {}
     notes: dict[int, str] = {}
@@ -284,10 +285,10 @@ def _rewrite(pipeline: Pipeline) -> tuple[Pipeline, dict[int, str]]:
         same = op is node.op and all(a is b for a, b in zip(parents, node.parents, strict=True))
         mapped[id(node)] = node if same else Node.make(op, parents)
     if not changed:
-        return pipeline, notes
+        return None, notes
     optimised = Pipeline(tuple(mapped[id(o)] for o in pipeline.outputs))
     if optimised.plan.names != plan.names:  # two reads became one node: keep the plan as is
-        return pipeline, {i: "not optimised (rewritten reads would merge)" for i in notes}
+        return None, {i: "not optimised (rewritten reads would merge)" for i in notes}
     return optimised, notes
 
 
@@ -317,12 +318,13 @@ def _planned_read(
     return new, "; ".join(notes)
 
 
-_CACHE: weakref.WeakKeyDictionary[Pipeline, tuple[Pipeline, dict[int, str]]] = (
+# Values never hold their key (None stands for "unchanged"), or entries would never be freed.
+_CACHE: weakref.WeakKeyDictionary[Pipeline, tuple[Pipeline | None, dict[int, str]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _planned(pipeline: Pipeline) -> tuple[Pipeline, dict[int, str]]:
+def _planned(pipeline: Pipeline) -> tuple[Pipeline | None, dict[int, str]]:
     found = _CACHE.get(pipeline)
     if found is None:
         found = _CACHE[pipeline] = _rewrite(pipeline)
@@ -344,7 +346,8 @@ def optimize(pipeline: Pipeline) -> Pipeline:
     >>> optimize(p) == p   # the output needs every column, so nothing is pruned
     True
     """
-    return _planned(pipeline)[0]
+    optimised = _planned(pipeline)[0]
+    return pipeline if optimised is None else optimised
 
 
 def explain(pipeline: Pipeline) -> str:

@@ -189,3 +189,13 @@ def test_positional_only_and_variadic_parameters_still_bind_by_the_signature() -
         add_total(cols=["a"], colz=1)
     with pytest.raises(tdm.errors.StepArgumentError, match="missing a required argument: 'cols'"):
         add_total(out="x")
+
+
+def test_equal_mappings_make_equal_steps_whatever_their_order_or_key_types() -> None:
+    from tdm.transforms import map_values, rename_columns
+
+    assert rename_columns({"a": "x", "b": "y"}) == rename_columns({"b": "y", "a": "x"})
+    assert hash(rename_columns({"a": "x", "b": "y"})) == hash(rename_columns({"b": "y", "a": "x"}))
+    mixed, reordered = map_values("c", {1: "x", "a": "y"}), map_values("c", {"a": "y", 1: "x"})
+    assert mixed == reordered and hash(mixed) == hash(reordered)
+    assert map_values("c", {1: "x", "a": "y"}) != map_values("c", {1: "x", "a": "z"})

@@ -1,5 +1,6 @@
 """Publishes survive a kill at any instant: SIGKILL a writer process at every phase of the
-publish protocol, on local disk and on S3 (moto), and check what a reader sees each time.
+publish protocol, on local disk, on S3 (moto) and on Azure Blob (Azurite), and check what a
+reader sees each time.
 
 Each kill point is a named phase of :mod:`tdm.effects.publish` (``TDM_TEST_PAUSE_AT`` makes the
 writer announce it and wait there); the writer is a real process, forked from
@@ -68,6 +69,8 @@ class Store:
 
     @property
     def options(self) -> dict[str, Any]:
+        if "Azure" in self.secrets:
+            return {"connection_string": self.secrets["Azure"]["connection_string"]}
         section = self.secrets.get("S3")
         if not section:
             return {}
@@ -79,7 +82,7 @@ class Store:
 
     @property
     def secret(self) -> str | None:
-        return "S3" if self.secrets else None
+        return next(iter(self.secrets), None)
 
     def runtime(self, grace_s: float | None = 0) -> tdm.Runtime:
         options = {} if grace_s is None else {"files": {"cleanup_after_s": grace_s}}
@@ -112,7 +115,7 @@ class Store:
                 part.drop(columns=["p"]).to_parquet(handle)
 
     def uploads(self) -> list[str]:
-        if not self.secrets:
+        if "S3" not in self.secrets:
             return []
         listed = self.fs.call_s3("list_multipart_uploads", Bucket=BUCKET)
         return [u["Key"] for u in listed.get("Uploads", [])]
@@ -179,10 +182,18 @@ def writer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Writer]:
         w.close()
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "azure"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "local":
         return Store("local", str(tmp_path / "data"), {}, fsspec.filesystem("file"))
+    if request.param == "azure":
+        azurite = request.getfixturevalue("azurite")
+        azurite.reset()
+        azurite.make_container(BUCKET)
+        secrets = {"Azure": {"connection_string": azurite.connection_string}}
+        store = Store("azure", f"az://{BUCKET}/{tmp_path.name}", secrets, None)
+        store.fs = fsspec.filesystem("az", **store.options)
+        return store
     s3 = request.getfixturevalue("fresh_s3_server")
     s3.make_bucket(BUCKET)
     secrets = {"S3": {"key": s3.key, "secret": s3.secret, "endpoint_url": s3.endpoint_url}}

@@ -249,3 +249,18 @@ def test_skipping_the_row_groups_with_the_nulls_keeps_dtypes(
             slow = tdm.run(pipeline, runtime=runtime, optimize=False)
             pd.testing.assert_frame_equal(fast.output, slow.output, check_index_type=True)
         assert fast.nodes["read_data"].rows_out == 4  # only "i" read: rows 0-3 dropped
+
+
+def test_optimising_keeps_no_pipeline_alive() -> None:
+    import gc
+    import weakref
+
+    from tdm.core.pushdown import optimize
+
+    pruned = files.read("o.csv") >> t.select(["a"])
+    unread = t.select(["a"]) >> t.select(["a"])
+    assert optimize(pruned) != pruned and optimize(unread) is unread
+    refs = [weakref.ref(pruned), weakref.ref(unread)]
+    del pruned, unread
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
