@@ -72,9 +72,9 @@ def run(
             the last successful run of the pipeline does: ``"warn"`` (default; reported in
             ``report.drift``, the logs, alerts and the audit trail), ``"fail"`` (the source
             fails before anything is written) or ``"ignore"``.
-        optimize: push column pruning and parquet row-group filters into file reads
-            (:mod:`tdm.core.pushdown`; ``pipeline.explain()`` shows what); ``False`` runs
-            the plan exactly as written. The outputs are the same either way.
+        optimize: push column pruning and a following filter's conditions into CSV and
+            parquet reads (:mod:`tdm.core.pushdown`; ``pipeline.explain()`` shows what);
+            ``False`` runs the plan exactly as written. The outputs are the same either way.
 
     Returns:
         A :class:`RunReport`. A failing node never raises here: it is reported as FAILURE and
