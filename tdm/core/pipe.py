@@ -394,6 +394,43 @@ def _rebuild(
     return built if label is None else built.named(label)
 
 
+_Layout = tuple[tuple[str, inspect._ParameterKind, Any], ...]
+
+
+def _with_defaults(
+    layout: _Layout, given: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+    """What ``BoundArguments.apply_defaults()`` then ``.arguments``, ``.args`` and ``.kwargs``
+    give for ``given`` (keyword arguments, every required one present), in one pass."""
+    arguments: dict[str, Any] = {}
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    keywords = False  # past the parameters that are passed by position
+    for name, kind, default in layout:
+        if name in given:
+            value = given[name]
+        elif default is not inspect.Parameter.empty:
+            value = default
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            value = ()
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            value = {}
+        else:  # a required parameter: bind() would have failed
+            raise TypeError(f"missing a required argument: {name!r}")
+        arguments[name] = value
+        if kind is inspect.Parameter.KEYWORD_ONLY or kind is inspect.Parameter.VAR_KEYWORD:
+            keywords = True
+        if not keywords and kind is inspect.Parameter.VAR_POSITIONAL:
+            args.extend(value)
+        elif not keywords:
+            args.append(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            kwargs.update(value)
+        else:
+            kwargs[name] = value
+    return arguments, args, kwargs
+
+
 def _frame_params(fn: Callable[..., Any], skip: int) -> tuple[int, inspect.Signature]:
     """Count the leading positional frame parameters; return the signature of the rest."""
     sig = inspect.signature(fn)
@@ -451,39 +488,46 @@ def _make_factory(
         and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     )
 
+    layout = tuple((p.name, p.kind, p.default) for p in params_sig.parameters.values())
+
     @functools.wraps(fn)
     def factory(*args: Any, **kwargs: Any) -> Pipe:
         nonlocal checked
+        bound: inspect.BoundArguments | None = None
         if not args and keyword_set.issuperset(kwargs) and required.issubset(kwargs):
             # what bind() returns for named keywords only, without its general (slow) walk
-            ordered = {name: kwargs[name] for name in keywords if name in kwargs}
-            bound = inspect.BoundArguments(params_sig, ordered)
+            given = {name: kwargs[name] for name in keywords if name in kwargs}
         else:
             try:
                 bound = params_sig.bind(*args, **kwargs)
             except TypeError as exc:
                 raise StepArgumentError(bind_problem(step_name, params_sig, kwargs, exc)) from None
+            given = bound.arguments
         if checked is None:
             checked = _Checked(resolved_hints(fn))
         if checked.hints:
-            problems = argument_problems(step_name, params_sig, checked.hints, bound.arguments)
+            problems = argument_problems(step_name, params_sig, checked.hints, given)
             if problems:
                 signature = f"; signature is {step_name}{params_sig}"
                 raise StepArgumentError("; ".join(problems) + signature)
-        bound.apply_defaults()
+        if bound is None:
+            arguments, call_args, call_kwargs = _with_defaults(layout, given)
+        else:
+            bound.apply_defaults()
+            arguments, call_args, call_kwargs = bound.arguments, list(bound.args), bound.kwargs
         check = factory.__dict__.get("__tdm_check__")
         if check is not None:
-            problem = check(**bound.arguments)
+            problem = check(**arguments)
             if problem:
                 raise StepArgumentError(f"{step_name}(): {problem}")
         return Pipe(
             name=step_name,
             fn=fn,
-            params=tuple(bound.arguments.items()),
+            params=tuple(arguments.items()),
             arity=arity,
             needs_context=needs_context,
-            call_args=tuple(bound.args),
-            call_kwargs=dict(bound.kwargs),
+            call_args=tuple(call_args),
+            call_kwargs=dict(call_kwargs),
             factory=factory,
         )
 

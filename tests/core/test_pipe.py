@@ -153,9 +153,26 @@ def knobs(
     return df
 
 
+@transform
+def opts(df: pd.DataFrame, a: int = 1, *, b: str = "x", **more: str) -> pd.DataFrame:
+    return df
+
+
+@transform
+def spread(df: pd.DataFrame, *cols: str, keep: bool = False) -> pd.DataFrame:
+    return df
+
+
 @pytest.mark.parametrize(
     ("factory", "args", "kwargs"),
     [
+        (opts, (), {}),
+        (opts, (), {"b": "y"}),
+        (opts, (), {"b": "y", "a": 2}),
+        (opts, (), {"c": "z"}),  # caught by **more: the general path
+        (opts, (3,), {"d": "w"}),
+        (spread, (), {"keep": True}),
+        (spread, ("a", "b"), {}),
         (add_total, (), {"cols": ["a"]}),
         (add_total, (), {"out": "x", "cols": ["a"]}),  # keywords not in the signature's order
         (scale, (2,), {}),
