@@ -72,6 +72,7 @@ LAZY = (
     "tdm.effects.http",
     "tdm.effects.rest",
     "tdm.effects.files",
+    "tdm.effects.file_reads",
     "tdm.effects.storage",
     "tdm.effects.state",
     "tdm.effects.alerts",

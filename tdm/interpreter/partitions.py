@@ -165,13 +165,13 @@ def _source(pipeline: Pipeline) -> tuple[int, Read]:
 
 def _expand(read: Read, runtime: Runtime) -> tuple[list[tuple[str, str]], str]:
     """The dataset's files as (display URI, path under the root), and the root, in order."""
-    from tdm.effects import files as file_handlers
+    from tdm.effects import file_reads
     from tdm.effects.storage import open_target
 
     ctx = RunContext(started_at=runtime.clock(), run_id="list-partitions")
     env = EffectEnv(node="list-partitions", context=ctx, runtime=runtime)
     target = open_target(read.uri, read.secret, read.options, env)
-    paths, root, _ = file_handlers._expand(target, read.format)
+    paths, root, _ = file_reads._expand(target, read.format)
     base = root if root is not None else _glob_root(target.path)
     out = []
     for path in paths:
