@@ -86,9 +86,9 @@ def test_a_failing_source_never_leaks_its_secret(fresh_fake_api, capsys) -> None
 
 
 def test_missing_secret_key_names_the_section_and_keys() -> None:
-    runtime = tdm.Runtime(secrets=MappingSecrets({"Api": {"user": "u"}}))
+    runtime = tdm.Runtime(secrets=MappingSecrets({"Api": {"account_name": "u"}}))
     report = tdm.run(api_items(base_url="http://127.0.0.1:9", secret="Api"), runtime=runtime)
-    assert "secret section 'Api' has no key 'token' (its keys: user)" in report.error
+    assert "secret section 'Api' has no key 'token' (its keys: account_name)" in report.error
 
 
 def test_custom_nodes_run_on_dask(dask_client, fresh_fake_api, tmp_path: Path) -> None:
