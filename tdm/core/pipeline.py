@@ -257,7 +257,7 @@ class Pipeline:
     and :meth:`Pipeline.of` for several outputs. Building runs nothing; ``tdm.run`` does.
 
     >>> import pandas as pd
-    >>> from tdm.core.pipe import transform
+    >>> from tdm.core.factories import transform
     >>> @transform
     ... def double(df):
     ...     return df * 2
@@ -463,7 +463,7 @@ class Pipeline:
         """An ASCII tree, outputs first, each node followed by its parents.
 
         >>> from tdm.core.inputs import Input
-        >>> from tdm.core.pipe import transform
+        >>> from tdm.core.factories import transform
         >>> @transform
         ... def double(df):
         ...     return df * 2
@@ -615,7 +615,7 @@ def pipe(*steps: Pipeline | Op) -> Pipeline | Op:
 
     ``pipe()`` is the identity pipeline; a single argument comes back unchanged.
 
-    >>> from tdm.core.pipe import transform
+    >>> from tdm.core.factories import transform
     >>> @transform
     ... def double(df):
     ...     return df * 2

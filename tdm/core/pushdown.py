@@ -74,7 +74,7 @@ def column_rule(factory: Callable[..., Any]) -> Callable[[ColumnRule], ColumnRul
     values or mere presence can change the step's output (or make it fail) belongs in it.
 
     >>> import pandas as pd
-    >>> from tdm.core.pipe import transform
+    >>> from tdm.core.factories import transform
     >>> @transform
     ... def total(df: pd.DataFrame, *, of: list[str]) -> pd.DataFrame:
     ...     return df.assign(total=df[of].sum(axis=1))
@@ -338,7 +338,7 @@ def optimize(pipeline: Pipeline) -> Pipeline:
     the same outputs as running ``pipeline``.
 
     >>> from tdm.core.files import Read
-    >>> from tdm.core.pipe import transform
+    >>> from tdm.core.factories import transform
     >>> @transform(columns=["qty"])
     ... def big(df):
     ...     return df[df["qty"] > 10]
@@ -354,7 +354,7 @@ def explain(pipeline: Pipeline) -> str:
     """What :func:`optimize` pushes into each read of ``pipeline``, one line per read.
 
     >>> from tdm.core.files import Read
-    >>> from tdm.core.pipe import transform
+    >>> from tdm.core.factories import transform
     >>> from tdm.transforms import select
     >>> @transform(columns=["qty"])
     ... def big(df):

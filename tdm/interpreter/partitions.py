@@ -24,7 +24,8 @@ from returns.result import Failure, Result
 from tdm._types import Frame
 from tdm.core.context import RunContext
 from tdm.core.effect import Effect
-from tdm.core.pipe import Op, PipeError, transform
+from tdm.core.factories import transform
+from tdm.core.pipe import Op, PipeError
 from tdm.core.pipeline import ARGUMENT, Node, Pipeline
 from tdm.effects.dispatch import EffectEnv, handle
 from tdm.errors import DefinitionError, InputError

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from tdm.core.pipe import Pipe, StepResult, check_arguments, transform
+from tdm.core.factories import check_arguments, transform
+from tdm.core.pipe import Pipe, StepResult
 from tdm.transforms._common import as_list, fail, missing_columns, show
 
 __all__ = ["GroupBy", "aggregate", "group_by"]

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from tdm.core.context import RunContext
-from tdm.core.pipe import StepResult, transform, transform_with_context
+from tdm.core.factories import transform, transform_with_context
+from tdm.core.pipe import StepResult
 from tdm.errors import StepArgumentError
 from tdm.transforms._common import as_list, eval_expression, fail, missing_columns, show
 from tdm.transforms._us_states import LOOKUP, US_STATE_CODES, normalize_key

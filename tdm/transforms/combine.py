@@ -14,7 +14,8 @@ import pandas as pd
 from returns.result import Result
 
 from tdm._types import Frame
-from tdm.core.pipe import Op, Pipe, PipeError, StepResult, transform
+from tdm.core.factories import transform
+from tdm.core.pipe import Op, Pipe, PipeError, StepResult
 from tdm.core.pipeline import Pipeline
 from tdm.transforms._common import as_list, fail, show
 

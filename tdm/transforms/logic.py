@@ -15,7 +15,8 @@ import pandas as pd
 from returns.result import Failure, Result
 
 from tdm.core.context import RunContext
-from tdm.core.pipe import Pipe, PipeError, Skip, StepResult, transform, transform_with_context
+from tdm.core.factories import transform, transform_with_context
+from tdm.core.pipe import Pipe, PipeError, Skip, StepResult
 from tdm.core.pipeline import ARGUMENT, Pipeline
 from tdm.errors import DefinitionError
 from tdm.transforms._common import FramePredicate, describe_expr, frame_truth

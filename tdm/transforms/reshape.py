@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from tdm.core.pipe import StepResult, transform
+from tdm.core.factories import transform
+from tdm.core.pipe import StepResult
 from tdm.transforms._common import as_list, fail, missing_columns, show
 
 __all__ = ["flatten_json", "flatten_record", "explode", "pivot", "unpivot"]

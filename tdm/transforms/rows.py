@@ -10,7 +10,8 @@ from typing import Literal
 
 import pandas as pd
 
-from tdm.core.pipe import StepResult, transform
+from tdm.core.factories import transform
+from tdm.core.pipe import StepResult
 from tdm.transforms._common import RowPredicate, as_list, fail, missing_columns, row_mask
 
 __all__ = ["deduplicate", "drop_nulls", "filter_rows", "limit", "sample", "sort"]

@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 from returns.result import Failure
 
-from tdm.core.pipe import PipeError, StepResult, transform
+from tdm.core.factories import transform
+from tdm.core.pipe import PipeError, StepResult
 from tdm.transforms._common import as_list, fail, missing_columns, show
 
 __all__ = [

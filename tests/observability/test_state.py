@@ -188,7 +188,7 @@ def test_sqlite_under_eight_concurrent_runs_loses_no_record(
 
 WORKER = """
 import sys, pandas as pd, tdm
-from tdm.core.pipe import transform
+from tdm.core.factories import transform
 @transform
 def ident(df):
     return df
