@@ -32,6 +32,7 @@ from tdm.effects.state import (
     schema_fingerprint,
     shared_sqlite,
 )
+from tdm.effects.state.sqlite_store import is_sqlite_path
 from tdm.errors import InputError
 
 __all__ = [
@@ -101,7 +102,7 @@ def open_url(url: str | None, secret: str | None = None, *, must_exist: bool = F
     """
     if url is None:
         return _default_store(None)
-    is_db = url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url
+    is_db = is_sqlite_path(url)
     if is_db and must_exist and not Path(url).expanduser().is_file():
         raise InputError(f"--state {url}: no such audit database (a *.db file)")
     return sqlite(url) if is_db else files(url, secret=secret)

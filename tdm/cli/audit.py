@@ -56,8 +56,7 @@ def history(
         except KeyError as exc:
             raise InputError(str(exc.args[0])) from None
         if as_json:
-            for line in frame.to_json(orient="records", lines=True).splitlines():
-                click.echo(line)
+            _echo_json_lines(frame)
         elif frame.empty:
             click.echo(f"no schema or row-count differences between {diff[0]} and {diff[1]}")
         else:
@@ -69,8 +68,7 @@ def history(
         click.echo(f"StateError: {_scrub(str(exc))}", err=True)
         raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
     if as_json:
-        for line in frame.to_json(orient="records", lines=True, date_format="iso").splitlines():
-            click.echo(line)
+        _echo_json_lines(frame, date_format="iso")
         return
     if frame.empty:
         click.echo("no runs recorded" + (f" for {pipeline!r}" if pipeline else ""))
@@ -87,6 +85,12 @@ def history(
             shown[text] = shown[text].fillna("").str.slice(0, 60)
     shown["duration_s"] = shown["duration_s"].round(3)
     click.echo(shown.to_string(index=False))
+
+
+def _echo_json_lines(frame: Any, **options: Any) -> None:
+    """One JSON object per row, a line each (``--json``)."""
+    for line in frame.to_json(orient="records", lines=True, **options).splitlines():
+        click.echo(line)
 
 
 def _store(state_url: str | None, secret: str | None, *, must_exist: bool = False) -> Any:
@@ -212,8 +216,7 @@ def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json
 
     frame = state.show(pipeline, store=_store(state_url, secret, must_exist=True))
     if as_json:
-        for line in frame.to_json(orient="records", lines=True).splitlines():
-            click.echo(line)
+        _echo_json_lines(frame)
     elif frame.empty:
         click.echo(f"no state kept for pipeline {pipeline!r}")
     else:

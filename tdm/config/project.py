@@ -163,9 +163,11 @@ class Project:
         """
         import dataclasses
 
+        from tdm.effects.state.sqlite_store import is_sqlite_path
+
         if not url.strip():
             raise ConfigError("--state needs a store: a SQLite file (*.db) or a folder URL")
-        is_db = url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url
+        is_db = is_sqlite_path(url)
         if is_db and secret:
             raise ConfigError("--state-secret is for a remote store; a SQLite file takes none")
         config: dict[str, Any] = {"path": url} if is_db else {"url": url}

@@ -95,18 +95,9 @@ class CheckpointStore:
         return dataclasses.replace(self, provider=secrets)
 
     def _fs(self) -> tuple[Any, str]:
-        from fsspec.core import url_to_fs
+        from tdm.effects.state.file_store import open_folder
 
-        from tdm.effects.secrets import default_secrets
-        from tdm.effects.state.file_store import _OPTION_ALIASES
-
-        options = dict(self.storage_options)
-        if self.secret is not None:  # values revealed only into fsspec's options
-            provider = self.provider if self.provider is not None else default_secrets()
-            for key, value in provider.section(self.secret).items():
-                options[_OPTION_ALIASES.get(key.lower(), key)] = value.reveal()
-        fs, root = url_to_fs(self.url, **options)
-        return fs, str(root).rstrip("/")
+        return open_folder(self.url, self.secret, self.provider, self.storage_options)
 
     def _local(self, fs: Any) -> bool:
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)

@@ -38,6 +38,26 @@ _OPTION_ALIASES: Final = {
 }
 
 
+def open_folder(
+    url: str,
+    secret: str | None,
+    provider: SecretsProvider | None,
+    storage_options: Mapping[str, Any],
+) -> tuple[Any, str]:
+    """The fsspec filesystem and root path of a store's folder ``url``: the keys of the secret
+    ``secret`` (original tdm names mapped by :data:`_OPTION_ALIASES`) become storage options,
+    revealed only into the dict handed to fsspec."""
+    from fsspec.core import url_to_fs
+
+    options: dict[str, Any] = dict(storage_options)
+    if secret is not None:
+        chosen = provider if provider is not None else default_secrets()
+        for key, value in chosen.section(secret).items():
+            options[_OPTION_ALIASES.get(key.lower(), key)] = value.reveal()
+    fs, root = url_to_fs(url, **options)
+    return fs, str(root).rstrip("/")
+
+
 class FileStore(StateStore):
     """Audit records as JSON Lines objects under an fsspec URL; written once, never rewritten.
 
@@ -80,15 +100,7 @@ class FileStore(StateStore):
         )
 
     def _fs(self) -> tuple[Any, str]:
-        from fsspec.core import url_to_fs
-
-        options: dict[str, Any] = dict(self.storage_options)
-        if self.secret is not None:
-            provider = self._provider if self._provider is not None else default_secrets()
-            for key, value in provider.section(self.secret).items():
-                options[_OPTION_ALIASES.get(key.lower(), key)] = value.reveal()
-        fs, root = url_to_fs(self.url, **options)
-        return fs, str(root).rstrip("/")
+        return open_folder(self.url, self.secret, self._provider, self.storage_options)
 
     def record(self, run: RunRecord) -> None:
         fs, root = self._fs()

@@ -392,6 +392,15 @@ def shared_sqlite(path: str | os.PathLike[str] | None = None) -> SQLiteStore:
         return store
 
 
+def is_sqlite_path(url: str) -> bool:
+    """Whether a ``--state`` location names a local SQLite file rather than a folder URL.
+
+    >>> is_sqlite_path("audit.db"), is_sqlite_path("s3://bucket/audit.db")
+    (True, False)
+    """
+    return url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url
+
+
 def _run_from_row(columns: Sequence[str], row: Sequence[Any]) -> RunRecord:
     values = dict(zip(columns, row, strict=True))
     for key in ("params", "node_table", "schemas"):
