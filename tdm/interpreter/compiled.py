@@ -15,14 +15,6 @@ import pandas as pd
 from tdm.core.pipe import Op, Pipe
 from tdm.core.pipeline import Pipeline
 
-
-def _shape(frame: Any) -> tuple[Any, Any, Any]:
-    """The objects that pandas replaces whenever a frame's rows, columns or dtypes change in
-    place: its row index, its column index and its tuple of data blocks (kept, not their ids,
-    so a freed object's address cannot be mistaken for it)."""
-    return (frame.index, frame.columns, frame._mgr.blocks)
-
-
 # Whether this pandas lays frames out in blocks; without them, statistics are always computed.
 _BLOCKS = isinstance(getattr(getattr(pd.DataFrame(), "_mgr", None), "blocks", None), tuple)
 

@@ -29,6 +29,7 @@ from tdm.core.pipeline import Pipeline
 from tdm.effects.checkpoints import CheckpointStore
 from tdm.effects.secrets import scrub
 from tdm.errors import InputError
+from tdm.interpreter.compiled import _compiled
 from tdm.interpreter.drift import schema_changes
 from tdm.interpreter.report import RunReport, Status
 from tdm.interpreter.resume import Resume
@@ -145,10 +146,10 @@ class RunMemory:
             return
         self.drift_policy = policy
         plan = pipeline.plan
-        sources = [plan.names[i] for i, parents in enumerate(plan.parents) if not parents]
-        before = previous.node_schemas(sources)
-        for i, parents in enumerate(plan.parents):
-            shape = None if parents else before.get(plan.names[i])
+        roots = _compiled(pipeline).roots  # the sources: nodes without parents
+        before = previous.node_schemas([plan.names[i] for i in roots])
+        for i in roots:
+            shape = before.get(plan.names[i])
             if shape is not None and shape[0]:
                 columns, dtypes = shape
                 baseline = (columns, dtypes or ("?",) * len(columns))

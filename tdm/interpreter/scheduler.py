@@ -22,7 +22,7 @@ from tdm.core.pipe import PipeError, Skip
 from tdm.core.pipeline import Pipeline
 from tdm.effects.logging import RUN_CONTEXT
 from tdm.effects.secrets import scrub
-from tdm.interpreter.compiled import _BLOCKS, _compiled, _shape
+from tdm.interpreter.compiled import _BLOCKS, _compiled
 from tdm.interpreter.executors import (
     _WALL_OFFSET,
     Executor,
@@ -224,7 +224,7 @@ class _Scheduler:
         clock, offset, set_context, reset_context = (
             time.perf_counter, _WALL_OFFSET, RUN_CONTEXT.set, RUN_CONTEXT.reset
         )  # fmt: skip
-        dataframe = pd.DataFrame
+        dataframe, blocks = pd.DataFrame, _BLOCKS
         ready: deque[int] = deque(compiled.roots)
         pop, push = ready.popleft, ready.append
         while ready:
@@ -285,14 +285,21 @@ class _Scheduler:
                     frames[p] = None  # released: its last consumer has it now
                 rows_in += records[p].rows_out or 0  # a (copy of the) parent's frame: its rows
                 args.append(frame)
-            record.status = running
-            if before_node:
+            if before_node:  # nothing else can see a RUNNING record in this loop
+                record.status = running
                 call("before_node", node=record)
             error: PipeError | None = None
             evaluate = evaluators[i]
             if evaluate is not None:
                 call_direct = direct[i]
-                shape = _shape(args[0]) if len(args) == 1 and _BLOCKS else None
+                if blocks and len(args) == 1:
+                    # What pandas replaces whenever a frame's rows, columns or dtypes change
+                    # in place: its row index, column index and tuple of data blocks (the
+                    # objects, not their ids: a freed object's address could be reused).
+                    first = args[0]
+                    shape = (first.index, first.columns, first._mgr.blocks)
+                else:
+                    shape = None
                 token = set_context((context, name))  # log records carry the run's ids
                 began = clock()
                 try:

@@ -46,8 +46,8 @@ def dumps(value: Any) -> str:
     return _dumps(value)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+# json.dumps with these options would build an encoder per call (a run writes dozens).
+_dumps: Final = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
 
 
 class EncodedColumn(list[Any]):
@@ -231,9 +231,14 @@ class RunRecord:
         table = self.node_table
         if not table or not table.get("name"):
             return {}
-        position = {name: i for i, name in enumerate(table["name"])}
+        wanted = list(names)
+        listed = table["name"]
+        if len(wanted) > 8:
+            position = {name: i for i, name in enumerate(listed)}
+        else:  # a few sources, near the start of a long table: no dict of every node
+            position = {n: listed.index(n) for n in wanted if n in listed}
         out: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {}
-        for name in names:
+        for name in wanted:
             i = position.get(name)
             fp = None if i is None else table["schema"][i]
             shape = self.schemas.get(fp) if fp is not None else None
