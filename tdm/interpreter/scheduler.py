@@ -273,18 +273,31 @@ class _Scheduler:
                 continue
             # the parents' frames, a shallow copy where another consumer still holds one
             copy_free = no_copy[i]
-            args: list[Any] = []
-            rows_in = 0
-            for p in ps:
+            args: list[Any] | tuple[Any, ...]
+            if len(ps) == 1:  # most nodes: the same as the loop below, without the list
+                p = ps[0]
                 frame = frames[p]
                 unsubmitted[p] -= 1
                 if unsubmitted[p] > 0 or retained[p]:
                     if not copy_free:
                         frame = frame.copy(deep=False)
                 else:
-                    frames[p] = None  # released: its last consumer has it now
-                rows_in += records[p].rows_out or 0  # a (copy of the) parent's frame: its rows
-                args.append(frame)
+                    frames[p] = None
+                rows_in = records[p].rows_out or 0
+                args = (frame,)
+            else:
+                args = []
+                rows_in = 0
+                for p in ps:
+                    frame = frames[p]
+                    unsubmitted[p] -= 1
+                    if unsubmitted[p] > 0 or retained[p]:
+                        if not copy_free:
+                            frame = frame.copy(deep=False)
+                    else:
+                        frames[p] = None  # released: its last consumer has it now
+                    rows_in += records[p].rows_out or 0  # a (copy of) the parent's frame: rows
+                    args.append(frame)
             if before_node:  # nothing else can see a RUNNING record in this loop
                 record.status = running
                 call("before_node", node=record)
@@ -294,10 +307,12 @@ class _Scheduler:
                 call_direct = direct[i]
                 if blocks and len(args) == 1:
                     # What pandas replaces whenever a frame's rows, columns or dtypes change
-                    # in place: its row index, column index and tuple of data blocks (the
-                    # objects, not their ids: a freed object's address could be reused).
-                    first = args[0]
-                    shape = (first.index, first.columns, first._mgr.blocks)
+                    # in place: its manager (inplace methods), the manager's axes (row and
+                    # column index) and its tuple of data blocks; kept as objects, not ids,
+                    # so a freed object's address cannot be mistaken for them.
+                    mgr = args[0]._mgr
+                    axes = mgr.axes
+                    shape = (mgr, axes[0], axes[1], mgr.blocks)
                 else:
                     shape = None
                 token = set_context((context, name))  # log records carry the run's ids
@@ -337,9 +352,10 @@ class _Scheduler:
                     if (
                         shape is not None
                         and out is args[0]
-                        and out.index is shape[0]
-                        and out.columns is shape[1]
-                        and out._mgr.blocks is shape[2]
+                        and out._mgr is shape[0]
+                        and mgr.axes[0] is shape[1]
+                        and mgr.axes[1] is shape[2]
+                        and mgr.blocks is shape[3]
                     ):
                         # the same, unchanged frame: the parent's statistics still hold
                         parent = records[ps[0]]

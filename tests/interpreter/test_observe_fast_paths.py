@@ -194,3 +194,39 @@ def test_an_encoded_column_is_a_list_with_its_json(values: list[Any]) -> None:
     assert dumps({"c": column, "d": values}) == plain_json({"c": values, "d": values})
     copy = pickle.loads(pickle.dumps(column))
     assert copy == values and copy.json == column.json
+
+
+def _set_index(df: pd.DataFrame) -> None:
+    df.index = pd.RangeIndex(10, 10 + len(df))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda df: df.drop(columns=["b"], inplace=True),
+        lambda df: df.rename(columns={"a": "z"}, inplace=True),
+        lambda df: df.drop(index=[0], inplace=True),
+        lambda df: df.reset_index(drop=True, inplace=True),
+        lambda df: df.__setitem__("a", df["a"].astype("float64")),
+        lambda df: df.__setitem__("new", 1),
+        _set_index,
+        lambda df: None,
+    ],
+)
+def test_statistics_of_a_step_that_changes_its_input_in_place_and_returns_it(
+    change: Any,
+) -> None:
+    @tdm.transform
+    def in_place(df: pd.DataFrame) -> pd.DataFrame:
+        change(df)
+        return df
+
+    p = tdm.inputs.frame("x") >> same() >> in_place() >> same().named("last")
+    report = tdm.run(p, inputs={"x": FRAME.copy()}, runtime=tdm.Runtime())
+    out = report.output
+    for name in ("in_place", "last"):
+        node = report.nodes[name]
+        assert node.rows_out == len(out)
+        assert node.columns == tuple(out.columns)
+        assert node.dtypes == tuple(str(d) for d in out.dtypes)
+    assert report.nodes["x"].columns == ("a", "b") and report.nodes["x"].rows_out == 3
