@@ -244,13 +244,13 @@ def _node_table(
         table["kind"] = EncodedColumn(layout.kinds, encoded["kind"])
         parents = EncodedColumn(layout.parents, encoded["parents"])  # lists shared, read-only
     statuses = [n.status for n in nodes]
-    table["status"] = EncodedColumn(map(_STATUS_TEXT.__getitem__, statuses), _texts(statuses))
+    table["status"] = _column(list(map(_STATUS_TEXT.__getitem__, statuses)))
     table["start_us"] = [None if (t := n.start) is None else int(t * 1e6) for n in nodes]
     table["stop_us"] = [None if (t := n.stop) is None else int(t * 1e6) for n in nodes]
     table["duration_us"] = [None if (t := n.duration_s) is None else int(t * 1e6) for n in nodes]
-    table["rows_in"] = [n.rows_in for n in nodes]
-    table["rows_out"] = [n.rows_out for n in nodes]
-    table["schema"] = EncodedColumn(prints, _texts(prints))
+    table["rows_in"] = _column([n.rows_in for n in nodes])
+    table["rows_out"] = _column([n.rows_out for n in nodes])
+    table["schema"] = _column(prints)
     errors: list[Any] = [n.error for n in nodes]
     if errors.count(None) != len(errors):
         errors = [None if e is None else e.message for e in errors]
@@ -261,12 +261,17 @@ def _node_table(
     return table, schemas
 
 
-def _texts(values: list[Any]) -> str:
-    """The JSON array of ``values`` that take few distinct values, each encoded once."""
-    from tdm.effects.state.records import dumps
+def _column(values: list[Any]) -> list[Any]:
+    """``values`` with their JSON text when a few distinct values repeat (statuses, schemas,
+    row counts): each distinct value is encoded once. Values are text, ints or None (no
+    bools, which would be taken for 1 and 0)."""
+    from tdm.effects.state.records import EncodedColumn, dumps
 
-    text = {v: dumps(v) for v in dict.fromkeys(values)}
-    return "[" + ",".join(map(text.__getitem__, values)) + "]"
+    distinct = dict.fromkeys(values)
+    if len(distinct) > 32:
+        return values
+    text = {v: dumps(v) for v in distinct}
+    return EncodedColumn(values, "[" + ",".join(map(text.__getitem__, values)) + "]")
 
 
 def _schemas(

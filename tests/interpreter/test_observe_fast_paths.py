@@ -230,3 +230,26 @@ def test_statistics_of_a_step_that_changes_its_input_in_place_and_returns_it(
         assert node.columns == tuple(out.columns)
         assert node.dtypes == tuple(str(d) for d in out.dtypes)
     assert report.nodes["x"].columns == ("a", "b") and report.nodes["x"].rows_out == 3
+
+
+@tdm.transform
+def drop_first(df: pd.DataFrame) -> pd.DataFrame:
+    return df.iloc[1:]
+
+
+@tdm.transform
+def widen(df: pd.DataFrame, *, k: int) -> pd.DataFrame:
+    return df.assign(**{f"c{k}": k})
+
+
+def test_a_table_of_many_distinct_row_counts_and_schemas_encodes_like_json() -> None:
+    steps = [drop_first() for _ in range(40)] + [widen(k=k) for k in range(40)]
+    report = tdm.run(
+        tdm.pipe(tdm.inputs.frame("x"), *steps),
+        inputs={"x": pd.DataFrame({"a": range(50)})},
+        runtime=tdm.Runtime(),
+    )
+    table, schemas = _node_table(report)
+    assert dumps(table) == plain_json({k: list(v) for k, v in table.items()})
+    assert table["rows_out"] == [50 - i for i in range(41)] + [10] * 40
+    assert len(set(table["schema"])) == 41 == len(schemas)
