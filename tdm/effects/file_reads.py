@@ -22,7 +22,13 @@ from tdm._types import Frame
 from tdm.core.files import Read, split_compression
 from tdm.effects import publish
 from tdm.effects.dispatch import EffectEnv
-from tdm.effects.pushdown import prefilter, read_tables
+from tdm.effects.pushdown import (
+    as_categories,
+    as_planned,
+    dictionary_encoded,
+    prefilter,
+    read_tables,
+)
 from tdm.effects.storage import (
     FileTarget,
     _effect_error,
@@ -190,7 +196,9 @@ def _csv_arrow(source: Any, options: Mapping[str, Any], tsv: bool) -> pa.Table:
         na = options["na_values"]
         extra = [na] if isinstance(na, str) else list(na)
         convert.null_values = [*convert.null_values, *map(str, extra)]
-    return pa_csv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+    wanted = dictionary_encoded(convert, options)
+    table = pa_csv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+    return as_planned(table, wanted) if wanted else table
 
 
 def _csv_uses_arrow(options: Mapping[str, Any]) -> bool:
@@ -345,8 +353,9 @@ def _load(
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
     tables.clear()
+    encoded = (push.dictionary_columns or ()) if push is not None else ()
     if push is not None and push.row_filter:
-        kept = prefilter(table, push.row_filter)
+        kept = prefilter(table, push.row_filter, encoded)
         if kept is not None:  # convert only rows the following filter may keep
             table = table.take(kept)
             bounds = np.searchsorted(kept, np.cumsum([0, *counts]))
@@ -354,6 +363,8 @@ def _load(
             positions = kept if positions is None else positions[kept]
     frame = _to_pandas(table)
     del table
+    if encoded:
+        frame = as_categories(frame, encoded)
     if positions is not None:  # rows were skipped: keep the labels the unfiltered read gives
         first = int(positions[0]) if len(positions) else 0
         contiguous = len(positions) and int(positions[-1]) - first == len(positions) - 1

@@ -23,13 +23,24 @@ from tdm.core.files import Read, split_compression
 from tdm.effects.storage import FileTarget
 
 __all__ = [
+    "DICTIONARY_OPTION",
+    "as_categories",
+    "as_planned",
     "csv_columns",
+    "dictionary_encoded",
     "read_tables",
     "kept_in_order",
     "prefilter",
     "parquet_index_columns",
     "row_groups_to_read",
 ]
+
+DICTIONARY_OPTION = "_tdm_dictionary_columns"
+"""The reader option (internal) naming the CSV columns to read dictionary-encoded."""
+
+_MAX_CARDINALITY = 1 << 16
+"""Distinct values per CSV block above which a column stays plain text (hashing them once
+while parsing pays only when values repeat)."""
 
 _OPS: Mapping[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
@@ -233,6 +244,7 @@ def _csv(
     options: Mapping[str, Any],
     keep: Sequence[str],
     read: Callable[[FileTarget, str, str, Mapping[str, Any]], pa.Table],
+    dictionary: Sequence[str] = (),
 ) -> pa.Table:
     base, compression = split_compression(path)
     tsv = base.lower().endswith(".tsv")
@@ -246,6 +258,8 @@ def _csv(
             names = csv_columns(handle, read_options, parse)
     columns = kept_in_order(names, keep)
     pruned = options if columns is None else {**options, "columns": columns}
+    if dictionary:
+        pruned = {**pruned, DICTIONARY_OPTION: dictionary}
     return read(target, path, "csv", pruned)
 
 
@@ -261,7 +275,7 @@ def read_tables(
 ) -> tuple[list[pa.Table], np.ndarray | None]:
     """``paths`` read with ``effect``'s pushdown; the row positions when rows were skipped."""
     tables: list[pa.Table] = []
-    positions: list[np.ndarray] = []
+    spans: list[tuple[int, int, np.ndarray | None]] = []  # (offset, rows, rows kept)
     offset, skipped = 0, False
     for path in paths:
         if fmt == "parquet":
@@ -270,13 +284,20 @@ def read_tables(
             )
         else:
             keep = effect.keep_columns or ()
-            table = retry(functools.partial(_csv, target, path, options, keep, read))
+            dictionary = effect.dictionary_columns or ()
+            table = retry(functools.partial(_csv, target, path, options, keep, read, dictionary))
             kept, total = None, table.num_rows
         skipped = skipped or kept is not None
-        positions.append(offset + (kept if kept is not None else np.arange(total, dtype=np.int64)))
+        spans.append((offset, total, kept))
         offset += total
         tables.append(table)
-    return tables, (np.concatenate(positions) if skipped else None)
+    if not skipped:
+        return tables, None
+    positions = [
+        start + (kept if kept is not None else np.arange(total, dtype=np.int64))
+        for start, total, kept in spans
+    ]
+    return tables, np.concatenate(positions)
 
 
 _ARROW_COMPARE: Mapping[str, Callable[[Any, Any], Any]] = {
@@ -294,14 +315,20 @@ def _judged(kind: pa.DataType, value: Any) -> bool:
     return (numeric and not isinstance(value, str)) or (text and isinstance(value, str))
 
 
-def prefilter(table: pa.Table, conditions: Sequence[tuple[str, str, Any]]) -> np.ndarray | None:
+def prefilter(
+    table: pa.Table,
+    conditions: Sequence[tuple[str, str, Any]],
+    encoded: Iterable[str] = (),
+) -> np.ndarray | None:
     """Positions of the rows of ``table`` where every condition may hold (None: keep all).
 
     A superset of the rows ``filter_rows`` keeps (a null or NaN value is kept; the step
     decides), so converting only these to pandas changes nothing but the work done. None
     when nothing is dropped, or when dropping rows would change a column's pandas dtype
-    (an integer/boolean column whose only nulls are dropped, a dictionary column).
+    (an integer/boolean column whose only nulls are dropped, a dictionary column other than
+    the ``encoded`` ones, whose categories are sorted from the whole dictionary later).
     """
+    encoded = frozenset(encoded)
     mask = None
     for column, op, value in conditions:
         found = table.schema.get_all_field_indices(column)
@@ -321,6 +348,8 @@ def prefilter(table: pa.Table, conditions: Sequence[tuple[str, str, Any]]) -> np
         return None
     for i, field in enumerate(table.schema):
         kind = field.type
+        if pa.types.is_dictionary(kind) and field.name in encoded:
+            continue
         if pa.types.is_dictionary(kind) or pa.types.is_nested(kind):
             return None
         column = table.column(i)
@@ -328,3 +357,39 @@ def prefilter(table: pa.Table, conditions: Sequence[tuple[str, str, Any]]) -> np
         if nullable and column.null_count and not pc.is_null(column).to_numpy()[kept].any():
             return None
     return kept
+
+
+def dictionary_encoded(convert: pa_csv.ConvertOptions, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """Set ``convert`` to dictionary-encode the text columns ``options`` asks for; return them.
+
+    pyarrow's CSV reader encodes every column it infers as text (up to a cardinality, beyond
+    which the column stays plain): :func:`as_planned` then decodes the ones not asked for.
+    """
+    wanted = tuple(options.get(DICTIONARY_OPTION) or ())
+    if wanted:
+        convert.auto_dict_encode = True
+        convert.auto_dict_max_cardinality = _MAX_CARDINALITY
+    return wanted
+
+
+def as_planned(table: pa.Table, wanted: Sequence[str]) -> pa.Table:
+    """``table`` with every dictionary column outside ``wanted`` decoded to plain text."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and field.name not in wanted:
+            column = table.column(i).cast(field.type.value_type)
+            table = table.set_column(i, pa.field(field.name, field.type.value_type), column)
+    return table
+
+
+def as_categories(frame: Any, columns: Iterable[str]) -> Any:
+    """``frame`` with its category ``columns``' categories sorted, as text sorts (so groups
+    come out in the order the plain text column gives)."""
+    import pandas as pd
+
+    for column in columns:
+        if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
+            values = frame[column].cat
+            ordered = values.categories.sort_values()
+            if not values.categories.equals(ordered):
+                frame[column] = values.reorder_categories(ordered)
+    return frame
