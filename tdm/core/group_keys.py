@@ -1,11 +1,12 @@
 """Plan optimisation: hold text columns used only as group keys dictionary-encoded.
 
 Grouping a few million rows by text columns costs most of its time hashing the strings; a CSV
-reader can instead hand those columns over dictionary-encoded (pandas categories, each value
-stored once), which groups several times faster. That is only invisible when nothing between
+or parquet reader can instead hand those columns over dictionary-encoded (pandas categories,
+each value stored once), which groups several times faster (parquet files already store text
+that way, so the strings are never built at all). That is only invisible when nothing between
 the read and the group-by looks at the column: so this rewrite applies to a chain
 
-    read (CSV) -> steps that only filter rows or touch other columns -> aggregate(by=...)
+    read (CSV or parquet) -> steps that only filter rows or touch other columns -> aggregate(by=...)
 
 where every node has one consumer and none is an output. The aggregate is rewritten to give the
 keys back as the text the plain read gives, so the run's outputs are those of the plan as
@@ -25,7 +26,15 @@ from tdm.core.files import Read
 from tdm.core.pipe import Pipe
 from tdm.core.pipeline import Pipeline
 
-__all__ = ["GroupRule", "KeyRefs", "Restore", "encodable_keys", "groups_by", "passes_keys"]
+__all__ = [
+    "ENCODED_ATTR",
+    "GroupRule",
+    "KeyRefs",
+    "Restore",
+    "encodable_keys",
+    "groups_by",
+    "passes_keys",
+]
 
 KeyRefs: TypeAlias = Callable[[Mapping[str, Any]], "frozenset[str] | None"]
 """``refs(params)``: the columns a step reads or writes (None: cannot tell)."""
@@ -36,6 +45,10 @@ GroupRule: TypeAlias = Callable[[Mapping[str, Any]], "tuple[tuple[str, ...], fro
 Restore: TypeAlias = Callable[[Pipe, tuple[str, ...]], Pipe]
 """``restore(step, columns)``: the step, giving ``columns`` back as text when they arrive
 dictionary-encoded."""
+
+ENCODED_ATTR = "tdm_encoded_columns"
+"""The ``DataFrame.attrs`` key where a read notes the columns it holds as categories on
+request (a file's own category columns are not among them: they stay categories)."""
 
 _PASSES = "__tdm_key_passes__"
 _GROUPS = "__tdm_key_groups__"
@@ -70,7 +83,9 @@ def encodable_keys(pipeline: Pipeline, i: int) -> tuple[tuple[str, ...], int, Pi
     """
     plan = pipeline.plan
     op = plan.nodes[i].op
-    if not isinstance(op, Read) or op.format != "csv" or "dtype" in op.options:
+    if not isinstance(op, Read) or op.format not in ("csv", "parquet"):
+        return None
+    if {"dtype", "read_dictionary"} & set(op.options):
         return None
     touched: set[str] = {op.path_column} if op.path_column else set()
     at = i

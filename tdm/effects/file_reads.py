@@ -26,6 +26,7 @@ from tdm.effects.pushdown import (
     as_categories,
     as_planned,
     dictionary_encoded,
+    encoded_columns,
     prefilter,
     read_tables,
 )
@@ -349,11 +350,11 @@ def _load(
             target, paths, fmt, options, push, retry, _read_arrow, single
         )
     counts = [t.num_rows for t in tables]
+    encoded = encoded_columns(tables) if push is not None and push.dictionary_columns else ()
     table = (
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
     tables.clear()
-    encoded = (push.dictionary_columns or ()) if push is not None else ()
     if push is not None and push.row_filter:
         kept = prefilter(table, push.row_filter, encoded)
         if kept is not None:  # convert only rows the following filter may keep

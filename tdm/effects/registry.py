@@ -36,7 +36,7 @@ _imported: set[str] = set()
 def load(effect_type: type | None = None) -> bool:
     """Import the built-in handler module for ``effect_type`` (every one when it is not a
     built-in type or None); True only when that imported a module not imported before."""
-    wanted = _BY_CORE_MODULE.get(getattr(effect_type, "__module__", ""), None)
+    wanted = _BY_CORE_MODULE.get(getattr(effect_type, "__module__", ""))
     modules = (wanted,) if wanted is not None else BUILTIN_HANDLERS
     with _lock:
         fresh = [m for m in modules if m not in _imported]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -71,7 +70,7 @@ def eval_expression(df: pd.DataFrame, expr: str) -> Any:
     try:
         columns = _plain_names(df, expr)
         if columns is not None:
-            return pd.eval(expr, resolvers=(columns,), target=df)
+            return pd.eval(expr, resolvers=[columns], target=df)
         return df.eval(expr)
     except pd.errors.UndefinedVariableError as exc:
         name = str(exc).split("'")[1] if "'" in str(exc) else str(exc)

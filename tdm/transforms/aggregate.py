@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tdm.core.factories import check_arguments, transform
+from tdm.core.group_keys import ENCODED_ATTR
 from tdm.core.pipe import Pipe, StepResult
 from tdm.transforms._common import as_list, fail, missing_columns, show
 
@@ -141,17 +142,19 @@ def _by_codes(
         frame, label = frame[~missing], label[~missing]
     # a Series on the frame's own index: grouping by a bare array would copy it first
     result = frame.groupby(pd.Series(label, index=frame.index, copy=False), sort=sort).agg(**named)
+    if set(keys) & set(result.columns):  # the plain path's error message, not two columns
+        return None
     ids = result.index.to_numpy(dtype=np.int64)
-    out: dict[Any, Any] = {}
+    out: dict[Any, pd.Series] = {}
     for key, column, size in reversed(list(zip(keys, columns, sizes, strict=True))):
         codes = ids % size
         ids = ids // size
         categories = column.cat.categories
-        values = pd.Categorical.from_codes(np.where(codes == size - 1, -1, codes), categories)
-        out[key] = pd.Series(values).astype(categories.dtype)
+        texts = pd.Categorical.from_codes(np.where(codes == size - 1, -1, codes), categories)
+        out[key] = pd.Series(texts).astype(categories.dtype)
     keyed = pd.DataFrame({k: out[k] for k in keys})
-    values = result.reset_index(drop=True)
-    return pd.concat([keyed, values], axis=1)
+    grouped: pd.DataFrame = pd.concat([keyed, result.reset_index(drop=True)], axis=1)
+    return grouped
 
 
 _AGG_METHODS = frozenset(
@@ -265,9 +268,13 @@ class _KeysAsText:
         return str(getattr(self.body, "__name__", "aggregate"))
 
     def __call__(self, df: pd.DataFrame, *args: Any, **kwargs: Any) -> Any:
-        out = _aggregate(df, *args, coded=self.columns, **kwargs)
+        # only what the read encoded on request: a file's own category column stays one
+        held = set(df.attrs.get(ENCODED_ATTR, ()))
+        ours = tuple(c for c in self.columns if c in held)
+        out = _aggregate(df, *args, coded=ours, **kwargs)
         if isinstance(out, pd.DataFrame):
-            for column in self.columns:
+            out.attrs.pop(ENCODED_ATTR, None)
+            for column in ours:
                 if column in out.columns and isinstance(out[column].dtype, pd.CategoricalDtype):
                     out[column] = out[column].astype(out[column].cat.categories.dtype)
         return out
@@ -278,6 +285,7 @@ def keys_as_text(step: Pipe, columns: tuple[str, ...]) -> Pipe:
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"state": pd.Categorical(["TX", "CA", "TX"]), "n": [1, 2, 3]})
+    >>> df.attrs[ENCODED_ATTR] = ("state",)   # as the read notes it
     >>> step = keys_as_text(aggregate("state", {"n": "sum"}), ("state",))
     >>> out = step(df).unwrap()
     >>> out["state"].dtype == "str", out.to_dict("records")
