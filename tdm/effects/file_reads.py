@@ -288,7 +288,8 @@ def read_frame(effect: Read, env: EffectEnv) -> Frame:
                 empty.attrs["source_versions"] = {}
                 return empty
         arrow = fmt == "parquet" or (fmt == "csv" and _csv_uses_arrow(options))
-        push = effect if effect.keep_columns is not None or effect.row_filter else None
+        pushed = effect.keep_columns is not None or effect.row_filter or effect.dictionary_columns
+        push = effect if pushed else None
         try:
             frame, counts = _load(target, paths, fmt, options, arrow, retry, push, root is None)
         except pa.ArrowInvalid as exc:
