@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 import weakref
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,7 +26,7 @@ from tdm.core.pipeline import Pipeline
 from tdm.effects.logging import bind_run, unbind
 from tdm.effects.secrets import scrub
 from tdm.interpreter.hooks import Hook
-from tdm.interpreter.report import NodeReport, RunReport, Status
+from tdm.interpreter.report import NodeMap, NodeReport, RunReport, Status
 from tdm.interpreter.runtime import Runtime
 
 if TYPE_CHECKING:  # alerts (ssl) and the audit store (sqlite3) load when a run uses them
@@ -72,7 +73,13 @@ def _iso_dt(dt: datetime | None) -> str | None:
 def _rows(report: RunReport) -> tuple[int | None, int | None]:
     """Rows read by source nodes and written by output nodes (pull/push stats)."""
     nodes = report.nodes
-    sources = [n.rows_out for n in nodes.values() if not n.parents and n.rows_out is not None]
+    layout = nodes.layout_of_records() if isinstance(nodes, NodeMap) else None
+    if layout is not None:
+        records = list(nodes.values())
+        read = (records[i].rows_out for i in layout.roots)
+        sources = [r for r in read if r is not None]
+    else:
+        sources = [n.rows_out for n in nodes.values() if not n.parents and n.rows_out is not None]
     outs = [
         dict.__getitem__(nodes, o).rows_out
         for o in report.output_names
@@ -158,12 +165,14 @@ class NodeLoggingHook(LoggingHook):
     """:class:`LoggingHook` that also logs each node when it finishes: effect nodes and skips
     at INFO, pure steps at DEBUG, failures at ERROR (nothing is built for a disabled level)."""
 
-    __slots__ = ("_steps",)
+    __slots__ = ("_steps", "ignores_step_success")
     live_nodes = True
 
     def __init__(self) -> None:
         super().__init__()
         self._steps = log.isEnabledFor(_DEBUG)
+        # Read by the scheduler, which then does not call this hook for a pure step's success.
+        self.ignores_step_success = not self._steps
 
     def after_node(self, *, node: NodeReport, **_: Any) -> None:
         status = node.status
@@ -205,54 +214,98 @@ _STATUS_TEXT: Final = {status: status.value for status in Status}
 def _node_table(
     report: RunReport,
 ) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[str]]]]:
-    """The nodes column by column, and each distinct output schema once (cheap for 1000s)."""
-    from tdm.effects.state import schema_fingerprint
+    """The nodes column by column, and each distinct output schema once (cheap for 1000s).
+
+    One pass reads every record's fields; the columns a pipeline's runs share (names, kinds,
+    parents) come from the report's :class:`NodeLayout`, encoded once per pipeline.
+    """
+    from tdm.effects.state.records import EncodedColumn
 
     nodes = list(report.nodes.values())
+    # One list per field, no object per node: a run of 10,000s of nodes would otherwise
+    # wake the garbage collector for them.
+    prints, schemas = _schemas([n.column_index for n in nodes], [n.column_dtypes for n in nodes])
+    table: dict[str, list[Any]] = {}
+    layout = report.nodes.layout_of_records() if isinstance(report.nodes, NodeMap) else None
+    if layout is None:
+        position = {n.name: i for i, n in enumerate(nodes)}
+        table["name"] = [n.name for n in nodes]
+        table["kind"] = [n.kind for n in nodes]
+        parents = [[position[p] for p in n.parents if p in position] for n in nodes]
+    else:
+        encoded = layout.encoded
+        if not encoded:
+            encoded.update(
+                name=EncodedColumn(layout.names).json,
+                kind=EncodedColumn(layout.kinds).json,
+                parents=EncodedColumn(layout.parents).json,
+            )
+        table["name"] = EncodedColumn(layout.names, encoded["name"])
+        table["kind"] = EncodedColumn(layout.kinds, encoded["kind"])
+        parents = EncodedColumn(layout.parents, encoded["parents"])  # lists shared, read-only
+    statuses = [n.status for n in nodes]
+    table["status"] = EncodedColumn(map(_STATUS_TEXT.__getitem__, statuses), _texts(statuses))
+    table["start_us"] = [None if (t := n.start) is None else int(t * 1e6) for n in nodes]
+    table["stop_us"] = [None if (t := n.stop) is None else int(t * 1e6) for n in nodes]
+    table["duration_us"] = [None if (t := n.duration_s) is None else int(t * 1e6) for n in nodes]
+    table["rows_in"] = [n.rows_in for n in nodes]
+    table["rows_out"] = [n.rows_out for n in nodes]
+    table["schema"] = EncodedColumn(prints, _texts(prints))
+    errors: list[Any] = [n.error for n in nodes]
+    if errors.count(None) != len(errors):
+        errors = [None if e is None else e.message for e in errors]
+    table["error"] = errors
+    table["parents"] = parents
+    if report.resumed_from is not None:
+        table["restored"] = [n.restored for n in nodes]
+    return table, schemas
+
+
+def _texts(values: list[Any]) -> str:
+    """The JSON array of ``values`` that take few distinct values, each encoded once."""
+    from tdm.effects.state.records import dumps
+
+    text = {v: dumps(v) for v in dict.fromkeys(values)}
+    return "[" + ",".join(map(text.__getitem__, values)) + "]"
+
+
+def _schemas(
+    indexes: Sequence[Any], dtypes: Sequence[Any]
+) -> tuple[list[str | None], dict[str, dict[str, list[str]]]]:
+    """Each node's schema fingerprint, and each distinct schema once."""
+    from tdm.effects.state import schema_fingerprint
+
     # Steps that keep the schema share one column Index and identical dtype objects: the key
     # (index identity, dtype objects' addresses) finds them without formatting anything.
     cache: dict[tuple[int, bytes | None], str] = {}
     schemas: dict[str, dict[str, list[str]]] = {}
     prints: list[str | None] = []
     last_index: Any = None
+    last_raw: Any = None
     last_key: bytes | None = None
     last_fp: str | None = None
-    for n in nodes:
-        index = n.column_index
+    for index, raw in zip(indexes, dtypes, strict=True):
         if index is None:
             prints.append(None)
             continue
-        raw = n.column_dtypes
+        if index is last_index and raw is last_raw and raw is not None:
+            prints.append(last_fp)  # the very same schema objects as the node before
+            continue
         marker = raw.tobytes() if raw is not None else None
         if index is last_index and marker == last_key and marker is not None:
             prints.append(last_fp)
+            last_raw = raw
             continue
         key = (id(index), marker)
         fp = cache.get(key)
         if fp is None:
             names = [str(c) for c in index]
-            types = list(n.dtypes or ())
+            types = [str(d) for d in raw] if raw is not None else []
             fp = cache[key] = schema_fingerprint(names, types if raw is not None else None)
             schemas[fp] = {"columns": names, "dtypes": types}
         prints.append(fp)
-        last_index, last_key, last_fp = index, marker, fp
-    table: dict[str, list[Any]] = {
-        "name": [n.name for n in nodes],
-        "kind": [n.kind for n in nodes],
-        "status": [_STATUS_TEXT[n.status] for n in nodes],
-        "start_us": [None if n.start is None else int(n.start * 1e6) for n in nodes],
-        "stop_us": [None if n.stop is None else int(n.stop * 1e6) for n in nodes],
-        "duration_us": [None if n.duration_s is None else int(n.duration_s * 1e6) for n in nodes],
-        "rows_in": [n.rows_in for n in nodes],
-        "rows_out": [n.rows_out for n in nodes],
-        "schema": prints,
-        "error": [None if n.error is None else n.error.message for n in nodes],
-    }
-    position = {n.name: i for i, n in enumerate(nodes)}
-    table["parents"] = [[position[p] for p in n.parents if p in position] for n in nodes]
-    if report.resumed_from is not None:
-        table["restored"] = [n.restored for n in nodes]
-    return table, schemas
+        last_index, last_raw, last_key, last_fp = index, raw, marker, fp
+    return prints, schemas
 
 
 def run_record(report: RunReport, pipeline: Pipeline | None, *, final: bool = True) -> RunRecord:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,7 +15,7 @@ from tdm._types import Frame
 from tdm.core.pipe import PipeError
 from tdm.errors import RunError
 
-__all__ = ["NodeMap", "NodeReport", "RunReport", "Status"]
+__all__ = ["NodeLayout", "NodeMap", "NodeReport", "RunReport", "Status"]
 
 
 class Status(StrEnum):
@@ -35,16 +35,27 @@ class NodeMap(dict[str, "NodeReport"]):
     then fails and lists both instead of silently meaning the first one.
     """
 
-    __slots__ = ("ambiguous",)
+    __slots__ = ("ambiguous", "layout")
 
     def __init__(
         self,
         records: Mapping[str, NodeReport] = {},
         *,
         ambiguous: Mapping[str, tuple[str, ...]] | None = None,
+        layout: NodeLayout | None = None,
     ) -> None:
         super().__init__(records)
         self.ambiguous: Mapping[str, tuple[str, ...]] = ambiguous or {}
+        self.layout = layout
+        """What every run of the same pipeline shares about these records (set by
+        ``tdm.run``); observers use it instead of reading it from each record."""
+
+    def layout_of_records(self) -> NodeLayout | None:
+        """:attr:`layout` if it still describes these records (same names, same order)."""
+        layout = self.layout
+        if layout is None or len(layout.names) != len(self) or list(self) != layout.names:
+            return None
+        return layout
 
     def __getitem__(self, name: str) -> NodeReport:
         if self.ambiguous and name in self.ambiguous:
@@ -59,6 +70,40 @@ class NodeMap(dict[str, "NodeReport"]):
     def exact(self, name: str) -> NodeReport:
         """The record of the node whose unique name is ``name`` (no ambiguity check)."""
         return dict.__getitem__(self, name)
+
+
+class NodeLayout:
+    """The per-pipeline part of a run's node records, computed once per pipeline value:
+    names, kinds and parents as positions (what the audit trail's node table repeats for
+    every run), and a cache of their encodings for the audit store.
+
+    >>> layout = NodeLayout.of([("x", "argument", "x", ()), ("f", "pipe", "f()", ("x",))])
+    >>> layout.parents, layout.roots
+    ([[], [0]], (0,))
+    """
+
+    __slots__ = ("encoded", "kinds", "names", "parents", "roots")
+
+    def __init__(
+        self, names: list[str], kinds: list[str], parents: list[list[int]], roots: tuple[int, ...]
+    ) -> None:
+        self.names = names
+        self.kinds = kinds
+        self.parents = parents
+        self.roots = roots
+        self.encoded: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[str, str, str, tuple[str, ...]]]) -> NodeLayout:
+        """The layout of report rows ``(name, kind, description, parent names)``."""
+        position = {name: i for i, (name, *_) in enumerate(rows)}
+        parents = [[position[p] for p in ps if p in position] for _, _, _, ps in rows]
+        return cls(
+            [name for name, *_ in rows],
+            [kind for _, kind, _, _ in rows],
+            parents,
+            tuple(i for i, (*_, ps) in enumerate(rows) if not ps),
+        )
 
 
 def _when(ts: float | None) -> datetime | None:
@@ -249,9 +294,8 @@ class RunReport:
 
     def summary(self, *, errors: bool = True) -> str:
         """A short human summary of the run (``errors=False``: without the error text)."""
-        counts: dict[str, int] = {}
-        for n in self.nodes.values():
-            counts[str(n.status)] = counts.get(str(n.status), 0) + 1
+        statuses = [n.status for n in self.nodes.values()]
+        counts = {str(s): statuses.count(s) for s in dict.fromkeys(statuses)}  # seen order
         parts = ", ".join(f"{v} {k.lower()}" for k, v in counts.items())
         took = f" in {self.duration_s:.3f}s" if self.duration_s is not None else ""
         text = f"run {self.run_id} {self.status}{took}: {parts}"

@@ -25,7 +25,7 @@ from tdm.interpreter.hooks import Hook
 from tdm.interpreter.memory import memory_for
 from tdm.interpreter.observe import AlertHook, LoggingHook, StateHook
 from tdm.interpreter.progress import progress_hook
-from tdm.interpreter.report import NodeMap, NodeReport, RunReport
+from tdm.interpreter.report import NodeLayout, NodeMap, NodeReport, RunReport
 from tdm.interpreter.runtime import Runtime
 from tdm.interpreter.scheduler import _Hooks, _Scheduler
 
@@ -156,12 +156,14 @@ def _scheduler_for(
         resumed_from=origin,
     )
     chosen = resolve(executor, max_workers=max_workers)
+    rows, ambiguous, layout = _report_rows(shown)
     nodes = NodeMap(
         {
             name: NodeReport(name, kind, description, parents)
-            for name, kind, description, parents in _report_rows(shown)
+            for name, kind, description, parents in rows
         },
-        ambiguous=plan.ambiguous_names(),
+        ambiguous=ambiguous,
+        layout=layout,
     )
     report = RunReport(
         run_id=context.run_id,
@@ -193,15 +195,17 @@ def _origin_of(resume: RunReport | str | None) -> str | None:
     )
 
 
-_ROWS: weakref.WeakKeyDictionary[Pipeline, list[tuple[str, str, str, tuple[str, ...]]]] = (
+_Rows = list[tuple[str, str, str, tuple[str, ...]]]
+_ROWS: weakref.WeakKeyDictionary[Pipeline, tuple[_Rows, dict[str, tuple[str, ...]], NodeLayout]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _report_rows(pipeline: Pipeline) -> list[tuple[str, str, str, tuple[str, ...]]]:
-    """Per node: name, kind, description, parent names (computed once per pipeline value)."""
-    rows = _ROWS.get(pipeline)
-    if rows is None:
+def _report_rows(pipeline: Pipeline) -> tuple[_Rows, dict[str, tuple[str, ...]], NodeLayout]:
+    """Per node: name, kind, description, parent names; the ambiguous auto-names; the
+    layout every run of the pipeline shares (computed once per pipeline value)."""
+    cached = _ROWS.get(pipeline)
+    if cached is None:
         plan = pipeline.plan
         rows = [
             (
@@ -212,8 +216,8 @@ def _report_rows(pipeline: Pipeline) -> list[tuple[str, str, str, tuple[str, ...
             )
             for i, node in enumerate(plan.nodes)
         ]
-        _ROWS[pipeline] = rows
-    return rows
+        cached = _ROWS[pipeline] = (rows, plan.ambiguous_names(), NodeLayout.of(rows))
+    return cached
 
 
 _NEEDED: weakref.WeakKeyDictionary[Pipeline, tuple[frozenset[str], list[str]]] = (

@@ -42,6 +42,10 @@ from tdm.interpreter.runtime import Runtime
 log = logging.getLogger("tdm.run")
 
 
+def _ignores_step_success(hook: Hook) -> bool:
+    return bool(getattr(hook, "ignores_step_success", False))
+
+
 class _Hooks:
     """Calls hooks; only the ones that override a method are called for it."""
 
@@ -54,6 +58,11 @@ class _Hooks:
 
         # Bound once: after_node runs for every node, so the lookup is not repeated per call.
         self.bound = {m: [getattr(h, m) for h in hs] for m, hs in self.by_method.items()}
+        # The after_node hooks that want a pure step's success (NodeLoggingHook below DEBUG
+        # does not): a chain of 1,000s of steps calls no hook that would return at once.
+        self.after_step_success = [
+            h.after_node for h in self.by_method["after_node"] if not _ignores_step_success(h)
+        ]
 
     def call(self, method: str, **kwargs: Any) -> None:
         for bound in self.bound[method]:
@@ -197,14 +206,16 @@ class _Scheduler:
         before_node = bool(self.hooks.bound["before_node"])
         after_hooks = self.hooks.bound["after_node"]
         after_node = bool(after_hooks)
+        step_hooks = self.hooks.after_step_success
+        quiet_steps = len(step_hooks) < len(after_hooks)
         report = self.report
         call = self._call
         memory = self.memory
         watched = memory.baseline if memory is not None else {}  # sources checked for drift
 
-        def after(record: NodeReport) -> None:
+        def after(record: NodeReport, hooks: list[Any] = after_hooks) -> None:
             try:
-                for hook in after_hooks:
+                for hook in hooks:
                     hook(run=context, report=report, node=record)
             except Exception as exc:
                 raise _HookFailed("hook after_node", exc) from exc
@@ -358,7 +369,11 @@ class _Scheduler:
                 if self.fail_fast:
                     self.stopping = True
             if after_node:
-                after(record)
+                if quiet_steps and record.status is success and record.kind != "effect":
+                    if step_hooks:
+                        after(record, step_hooks)
+                else:
+                    after(record)
             for child in children[i]:
                 waiting[child] -= 1
                 if waiting[child] == 0:

@@ -29,6 +29,40 @@ def schema_fingerprint(columns: Iterable[Any], dtypes: Iterable[Any] | None) -> 
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
+def dumps(value: Any) -> str:
+    """``value`` as the compact JSON the stores write (UTF-8 text kept, not escaped).
+
+    A node table's :class:`EncodedColumn` values are written from their own text.
+
+    >>> dumps({"name": EncodedColumn(["a", "é"]), "rows": [1, None]})
+    '{"name":["a","é"],"rows":[1,null]}'
+    """
+    if isinstance(value, dict) and any(type(v) is EncodedColumn for v in value.values()):
+        parts = [
+            f"{_dumps(str(k))}:{v.json if type(v) is EncodedColumn else _dumps(v)}"
+            for k, v in value.items()
+        ]
+        return "{" + ",".join(parts) + "}"
+    return _dumps(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+class EncodedColumn(list[Any]):
+    """A node-table column that carries its JSON text (what :func:`dumps` makes of its
+    values): the columns every run of a pipeline repeats (names, kinds, parents) are encoded
+    once per pipeline, not once per run. Treat it as read-only, like the rest of a record.
+    """
+
+    __slots__ = ("json",)
+
+    def __init__(self, values: Iterable[Any] = (), text: str | None = None) -> None:
+        super().__init__(values)
+        self.json: str = _dumps(self) if text is None else text
+
+
 @dataclass(frozen=True, slots=True)
 class NodeRecord:
     """The audit record of one node in one run."""

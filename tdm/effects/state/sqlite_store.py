@@ -17,6 +17,7 @@ from tdm.effects.secrets import tdm_home
 from tdm.effects.state.records import (
     CursorRecord,
     RunRecord,
+    dumps,
 )
 from tdm.effects.state.store import StateStore, _when_text
 from tdm.errors import StateError
@@ -80,8 +81,7 @@ _COUNTED: Final = {
 """Rows written before the counts were kept: count them from the node table, in SQL."""
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+_dumps: Final = dumps
 
 
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
@@ -184,6 +184,8 @@ class SQLiteStore(StateStore):
         self.timeout = timeout
         self._ready = False
         self._local = threading.local()
+        self._recent: dict[str, RunRecord] = {}
+        self._recent_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         """This thread's connection (kept open: closing the last one checkpoints the WAL)."""
@@ -233,6 +235,26 @@ class SQLiteStore(StateStore):
         except BaseException:
             self.close()  # a retry starts from a fresh connection
             raise
+        self._remember_schemas(run)
+
+    _RECENT_MAX: Final = 16
+
+    def _remember_schemas(self, run: RunRecord) -> None:
+        """Keep what :meth:`last_schemas` reads of a successful run this store just wrote:
+        the next run of the pipeline finds it by run id instead of decoding its node table."""
+        table = run.node_table
+        if run.status != "SUCCESS" or not table or "schema" not in table:
+            return
+        lite = RunRecord(
+            run.run_id, run.pipeline_id, run.status, run.started_at,
+            node_table={"name": table["name"], "schema": table["schema"]},
+            schemas=run.schemas,
+        )  # fmt: skip
+        with self._recent_lock:
+            self._recent.pop(run.run_id, None)
+            self._recent[run.run_id] = lite
+            while len(self._recent) > self._RECENT_MAX:
+                del self._recent[next(iter(self._recent))]
 
     def runs(
         self,
@@ -261,6 +283,15 @@ class SQLiteStore(StateStore):
         # node table would cost a run of thousands of nodes a few microseconds per node.
         with self._reading():
             where, args = _where(self._connect(), pipeline_id, "SUCCESS", None, None)
+        if self._recent:  # the last run may be one this store wrote: its id says which
+            order = " ORDER BY started_at DESC, rowid DESC LIMIT 1"
+            last = self._read(f"SELECT run_id FROM runs{where}{order}", args).fetchone()
+            if last is None:
+                return None
+            with self._recent_lock:
+                known = self._recent.get(last[0])
+            if known is not None:
+                return known
         sql = (
             "SELECT run_id, pipeline_id, status, started_at, json_extract(node_table, '$.name'),"
             f" json_extract(node_table, '$.schema'), schemas FROM runs{where}"
@@ -365,6 +396,8 @@ class SQLiteStore(StateStore):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.timeout, self._ready = state["path"], state["timeout"], False
         self._local = threading.local()
+        self._recent = {}
+        self._recent_lock = threading.Lock()
 
     def describe(self) -> str:
         return f"sqlite:{self.path}"
