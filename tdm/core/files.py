@@ -223,6 +223,10 @@ class Read(_FileEffect):
     """Set by plan optimisation: ``(column, op, literal)`` conditions a following
     ``filter_rows`` applies; a reader may drop rows (skip parquet row groups) where one cannot
     hold, labelling the rows it keeps with their positions in the whole read."""
+    dictionary_columns: tuple[str, ...] | None = None
+    """Set by plan optimisation (:mod:`tdm.core.group_keys`): text columns used only as group
+    keys by a later aggregate; a CSV reader may hold them dictionary-encoded (a pandas
+    category, its categories sorted) and that aggregate gives them back as text."""
 
     def default_name(self) -> str:
         return f"read_{_stem(self.uri)}"
@@ -235,6 +239,8 @@ class Read(_FileEffect):
             extra += f", keep_columns={list(self.keep_columns)!r}"
         if self.row_filter:
             extra += f", row_filter={list(self.row_filter)!r}"
+        if self.dictionary_columns:
+            extra += f", dictionary_columns={list(self.dictionary_columns)!r}"
         return f"files.read({self._describe_args()}{extra})"
 
     def with_cursor(self, value: Any) -> Read:

@@ -474,13 +474,14 @@ class Pipeline:
         return _render_text(self)
 
     def explain(self) -> str:
-        """What a run pushes into each file read: the columns it keeps, the row filters.
+        """What a run pushes into each file read: the columns it keeps, the row filters, the
+        group keys it holds as categories.
 
         ``tdm.run(..., optimize=False)`` runs without it; see :mod:`tdm.core.pushdown`.
 
         >>> from tdm.core.files import Read
         >>> import tdm.transforms as t
-        >>> print((Read("orders.csv", None) >> t.aggregate("state", {"n": "size"})).explain())
+        >>> print((Read("orders.csv", None) >> t.select(["state", "n"])).explain())
         read_orders: columns ['n', 'state'] (others skipped)
         """
         from tdm.core.pushdown import explain

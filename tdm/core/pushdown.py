@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from tdm.core.files import Read
+from tdm.core.group_keys import encodable_keys
 from tdm.core.pipe import Op, Pipe
 from tdm.core.pipeline import Node, Pipeline
 
@@ -273,14 +274,23 @@ def _rewrite(pipeline: Pipeline) -> tuple[Pipeline | None, dict[int, str]]:
     if not any(isinstance(node.op, Read) for node in plan.nodes):
         return None, {}
     demand, why = _analyse(pipeline)
+    replaced: dict[int, Op] = {}
+    encoded: dict[int, tuple[tuple[str, ...], str]] = {}
+    for i, node in enumerate(plan.nodes):
+        prunable = isinstance(node.op, Read) and _prunable(node.op)
+        found = encodable_keys(pipeline, i) if prunable else None
+        if found is not None:
+            columns, grouping, step = found
+            replaced[grouping] = step
+            encoded[i] = columns, plan.names[grouping]
     mapped: dict[int, Node] = {}
     notes: dict[int, str] = {}
     changed = False
     for i, node in enumerate(plan.nodes):
-        op = node.op
+        op = replaced.get(i, node.op)
         if isinstance(op, Read):
-            op, notes[i] = _planned_read(pipeline, i, op, demand[i], why[i])
-            changed = changed or op is not node.op
+            op, notes[i] = _planned_read(pipeline, i, op, demand[i], why[i], encoded.get(i))
+        changed = changed or op is not node.op
         parents = tuple(mapped[id(p)] for p in node.parents)
         same = op is node.op and all(a is b for a, b in zip(parents, node.parents, strict=True))
         mapped[id(node)] = node if same else Node.make(op, parents)
@@ -293,7 +303,12 @@ def _rewrite(pipeline: Pipeline) -> tuple[Pipeline | None, dict[int, str]]:
 
 
 def _planned_read(
-    pipeline: Pipeline, i: int, op: Read, demand: Demand, why: str
+    pipeline: Pipeline,
+    i: int,
+    op: Read,
+    demand: Demand,
+    why: str,
+    encoded: tuple[tuple[str, ...], str] | None = None,
 ) -> tuple[Read, str]:
     notes: list[str] = []
     keep: tuple[str, ...] | None = None
@@ -312,9 +327,15 @@ def _planned_read(
         where = " and ".join(f"{c} {o} {v!r}" for c, o, v in conditions)
         unread = " (parquet row groups unread)" if op.format == "parquet" else ""
         notes.append(f"rows where {where} cannot hold dropped while reading{unread}")
-    if keep is None and not conditions:
+    dictionary = None
+    if encoded is not None:
+        dictionary, grouping = encoded
+        notes.append(f"{list(dictionary)} held as categories until {grouping} (group keys only)")
+    if keep is None and not conditions and not dictionary:
         return op, notes[0]
-    new = dataclasses.replace(op, keep_columns=keep, row_filter=conditions)
+    new = dataclasses.replace(
+        op, keep_columns=keep, row_filter=conditions, dictionary_columns=dictionary
+    )
     return new, "; ".join(notes)
 
 

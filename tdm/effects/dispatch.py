@@ -59,7 +59,7 @@ def handle(effect: Effect, frames: tuple[Frame, ...], env: EffectEnv) -> Any:
     """
     from tdm.effects import registry
 
-    if registry.load():
+    if registry.load(type(effect)) or registry.load():
         return handle(effect, frames, env)
     raise NoHandlerError(
         f"no handler for {type(effect).__name__} effects (node {env.node!r}); "

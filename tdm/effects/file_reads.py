@@ -22,7 +22,14 @@ from tdm._types import Frame
 from tdm.core.files import Read, split_compression
 from tdm.effects import publish
 from tdm.effects.dispatch import EffectEnv
-from tdm.effects.pushdown import prefilter, read_tables
+from tdm.effects.pushdown import (
+    as_categories,
+    as_planned,
+    dictionary_encoded,
+    encoded_columns,
+    prefilter,
+    read_tables,
+)
 from tdm.effects.storage import (
     FileTarget,
     _effect_error,
@@ -190,7 +197,9 @@ def _csv_arrow(source: Any, options: Mapping[str, Any], tsv: bool) -> pa.Table:
         na = options["na_values"]
         extra = [na] if isinstance(na, str) else list(na)
         convert.null_values = [*convert.null_values, *map(str, extra)]
-    return pa_csv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+    wanted = dictionary_encoded(convert, options)
+    table = pa_csv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+    return as_planned(table, wanted) if wanted else table
 
 
 def _csv_uses_arrow(options: Mapping[str, Any]) -> bool:
@@ -279,7 +288,8 @@ def read_frame(effect: Read, env: EffectEnv) -> Frame:
                 empty.attrs["source_versions"] = {}
                 return empty
         arrow = fmt == "parquet" or (fmt == "csv" and _csv_uses_arrow(options))
-        push = effect if effect.keep_columns is not None or effect.row_filter else None
+        pushed = effect.keep_columns is not None or effect.row_filter or effect.dictionary_columns
+        push = effect if pushed else None
         try:
             frame, counts = _load(target, paths, fmt, options, arrow, retry, push, root is None)
         except pa.ArrowInvalid as exc:
@@ -341,12 +351,13 @@ def _load(
             target, paths, fmt, options, push, retry, _read_arrow, single
         )
     counts = [t.num_rows for t in tables]
+    encoded = encoded_columns(tables) if push is not None and push.dictionary_columns else ()
     table = (
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
     tables.clear()
     if push is not None and push.row_filter:
-        kept = prefilter(table, push.row_filter)
+        kept = prefilter(table, push.row_filter, encoded)
         if kept is not None:  # convert only rows the following filter may keep
             table = table.take(kept)
             bounds = np.searchsorted(kept, np.cumsum([0, *counts]))
@@ -354,6 +365,8 @@ def _load(
             positions = kept if positions is None else positions[kept]
     frame = _to_pandas(table)
     del table
+    if encoded:
+        frame = as_categories(frame, encoded)
     if positions is not None:  # rows were skipped: keep the labels the unfiltered read gives
         first = int(positions[0]) if len(positions) else 0
         contiguous = len(positions) and int(positions[-1]) - first == len(positions) - 1

@@ -9,6 +9,7 @@ order, with the same values and index, as the unpruned frame restricted to those
 from __future__ import annotations
 
 import functools
+import json
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -20,16 +21,32 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from tdm.core.files import Read, split_compression
+from tdm.core.group_keys import ENCODED_ATTR
 from tdm.effects.storage import FileTarget
 
 __all__ = [
+    "DICTIONARY_OPTION",
+    "as_categories",
+    "as_planned",
     "csv_columns",
+    "dictionary_encoded",
+    "encoded_columns",
+    "mark_encoded",
     "read_tables",
     "kept_in_order",
     "prefilter",
     "parquet_index_columns",
     "row_groups_to_read",
 ]
+
+DICTIONARY_OPTION = "_tdm_dictionary_columns"
+"""The reader option (internal) naming the CSV columns to read dictionary-encoded."""
+
+_ENCODED_KEY = b"tdm.encoded_columns"
+
+_MAX_CARDINALITY = 1 << 16
+"""Distinct values per CSV block above which a column stays plain text (hashing them once
+while parsing pays only when values repeat)."""
 
 _OPS: Mapping[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
@@ -209,18 +226,38 @@ def _parquet(
         if effect.keep_columns is not None:
             keep = {*effect.keep_columns, *parquet_index_columns(schema)}
             columns = kept_in_order(schema.names, keep)
+        wanted = [
+            name
+            for name in effect.dictionary_columns or ()
+            if schema.get_field_index(name) >= 0
+            and (columns is None or name in columns)
+            and (
+                pa.types.is_string(schema.field(name).type)
+                or pa.types.is_large_string(schema.field(name).type)
+            )
+        ]
+        if wanted:
+            options = {**options, "read_dictionary": wanted}
+            source.close()
+            source = pq.ParquetFile(path, filesystem=fs, read_dictionary=wanted)
         groups = None
-        if skip and effect.row_filter and not options and _plain_index(schema, single):
+        if (
+            skip
+            and effect.row_filter
+            and _plain_index(schema, single)
+            and not (set(options) - {"read_dictionary"})
+        ):
             read = columns if columns is not None else schema.names
             groups = row_groups_to_read(meta, schema, effect.row_filter, read)
         if groups is None:
             kwargs = dict(options)
             if fs is not None:
                 kwargs["filesystem"] = fs
-            return pq.read_table(path, columns=columns, **kwargs), None, meta.num_rows
+            table = pq.read_table(path, columns=columns, **kwargs)
+            return mark_encoded(table, wanted), None, meta.num_rows
         starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
         kept = [np.arange(starts[g], starts[g + 1], dtype=np.int64) for g in groups]
-        table = source.read_row_groups(groups, columns=columns)
+        table = mark_encoded(source.read_row_groups(groups, columns=columns), wanted)
         index = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
         return table, index, meta.num_rows
     finally:
@@ -233,6 +270,7 @@ def _csv(
     options: Mapping[str, Any],
     keep: Sequence[str],
     read: Callable[[FileTarget, str, str, Mapping[str, Any]], pa.Table],
+    dictionary: Sequence[str] = (),
 ) -> pa.Table:
     base, compression = split_compression(path)
     tsv = base.lower().endswith(".tsv")
@@ -246,6 +284,8 @@ def _csv(
             names = csv_columns(handle, read_options, parse)
     columns = kept_in_order(names, keep)
     pruned = options if columns is None else {**options, "columns": columns}
+    if dictionary:
+        pruned = {**pruned, DICTIONARY_OPTION: dictionary}
     return read(target, path, "csv", pruned)
 
 
@@ -261,7 +301,7 @@ def read_tables(
 ) -> tuple[list[pa.Table], np.ndarray | None]:
     """``paths`` read with ``effect``'s pushdown; the row positions when rows were skipped."""
     tables: list[pa.Table] = []
-    positions: list[np.ndarray] = []
+    spans: list[tuple[int, int, np.ndarray | None]] = []  # (offset, rows, rows kept)
     offset, skipped = 0, False
     for path in paths:
         if fmt == "parquet":
@@ -270,13 +310,20 @@ def read_tables(
             )
         else:
             keep = effect.keep_columns or ()
-            table = retry(functools.partial(_csv, target, path, options, keep, read))
+            dictionary = effect.dictionary_columns or ()
+            table = retry(functools.partial(_csv, target, path, options, keep, read, dictionary))
             kept, total = None, table.num_rows
         skipped = skipped or kept is not None
-        positions.append(offset + (kept if kept is not None else np.arange(total, dtype=np.int64)))
+        spans.append((offset, total, kept))
         offset += total
         tables.append(table)
-    return tables, (np.concatenate(positions) if skipped else None)
+    if not skipped:
+        return tables, None
+    positions = [
+        start + (kept if kept is not None else np.arange(total, dtype=np.int64))
+        for start, total, kept in spans
+    ]
+    return tables, np.concatenate(positions)
 
 
 _ARROW_COMPARE: Mapping[str, Callable[[Any, Any], Any]] = {
@@ -294,14 +341,20 @@ def _judged(kind: pa.DataType, value: Any) -> bool:
     return (numeric and not isinstance(value, str)) or (text and isinstance(value, str))
 
 
-def prefilter(table: pa.Table, conditions: Sequence[tuple[str, str, Any]]) -> np.ndarray | None:
+def prefilter(
+    table: pa.Table,
+    conditions: Sequence[tuple[str, str, Any]],
+    encoded: Iterable[str] = (),
+) -> np.ndarray | None:
     """Positions of the rows of ``table`` where every condition may hold (None: keep all).
 
     A superset of the rows ``filter_rows`` keeps (a null or NaN value is kept; the step
     decides), so converting only these to pandas changes nothing but the work done. None
     when nothing is dropped, or when dropping rows would change a column's pandas dtype
-    (an integer/boolean column whose only nulls are dropped, a dictionary column).
+    (an integer/boolean column whose only nulls are dropped, a dictionary column other than
+    the ``encoded`` ones, whose categories are sorted from the whole dictionary later).
     """
+    encoded = frozenset(encoded)
     mask = None
     for column, op, value in conditions:
         found = table.schema.get_all_field_indices(column)
@@ -321,6 +374,8 @@ def prefilter(table: pa.Table, conditions: Sequence[tuple[str, str, Any]]) -> np
         return None
     for i, field in enumerate(table.schema):
         kind = field.type
+        if pa.types.is_dictionary(kind) and field.name in encoded:
+            continue
         if pa.types.is_dictionary(kind) or pa.types.is_nested(kind):
             return None
         column = table.column(i)
@@ -328,3 +383,91 @@ def prefilter(table: pa.Table, conditions: Sequence[tuple[str, str, Any]]) -> np
         if nullable and column.null_count and not pc.is_null(column).to_numpy()[kept].any():
             return None
     return kept
+
+
+def dictionary_encoded(
+    convert: pa_csv.ConvertOptions, options: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """Set ``convert`` to dictionary-encode the text columns ``options`` asks for; return them.
+
+    pyarrow's CSV reader encodes every column it infers as text (up to a cardinality, beyond
+    which the column stays plain): :func:`as_planned` then decodes the ones not asked for.
+    """
+    wanted = tuple(options.get(DICTIONARY_OPTION) or ())
+    if wanted:
+        convert.auto_dict_encode = True
+        convert.auto_dict_max_cardinality = _MAX_CARDINALITY
+    return wanted
+
+
+def _decoded(table: pa.Table, keep: Iterable[str]) -> pa.Table:
+    keep = frozenset(keep)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and field.name not in keep:
+            column = table.column(i).cast(field.type.value_type)
+            table = table.set_column(i, pa.field(field.name, field.type.value_type), column)
+    return table
+
+
+def mark_encoded(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    """``table``, noting (in its schema metadata) the columns read dictionary-encoded on
+    request, so that they are told from a file's own dictionary (category) columns."""
+    if not names:
+        return table
+    meta = dict(table.schema.metadata or {})
+    meta[_ENCODED_KEY] = json.dumps(list(names)).encode()
+    return table.replace_schema_metadata(meta)
+
+
+def _marked(table: pa.Table) -> frozenset[str]:
+    found = (table.schema.metadata or {}).get(_ENCODED_KEY)
+    return frozenset(json.loads(found)) if found else frozenset()
+
+
+def as_planned(table: pa.Table, wanted: Sequence[str]) -> pa.Table:
+    """A CSV ``table`` with every dictionary column outside ``wanted`` decoded to plain text
+    (pyarrow encodes every text column it may), the others noted as encoded on request."""
+    table = _decoded(table, wanted)
+    return mark_encoded(table, [n for n in wanted if n in table.column_names])
+
+
+def encoded_columns(tables: list[pa.Table]) -> tuple[str, ...]:
+    """The columns every one of ``tables`` holds dictionary-encoded on request, after giving
+    back as text the ones some table holds as its file's own dictionary (so the concatenated
+    column is what the plain read gives). Updates ``tables`` in place."""
+    ours: set[str] = set()
+    native: set[str] = set()
+    for table in tables:
+        marked = _marked(table)
+        ours |= marked
+        for field in table.schema:
+            if pa.types.is_dictionary(field.type) and field.name not in marked:
+                native.add(field.name)
+    clash = native & ours
+    for i, table in enumerate(tables):
+        undo = _marked(table) & clash
+        if undo:
+            kinds = {f.name for f in table.schema if pa.types.is_dictionary(f.type)}
+            tables[i] = _decoded(table, kinds - undo)
+    for i, table in enumerate(tables):
+        if _marked(table):
+            tables[i] = table.replace_schema_metadata(
+                {k: v for k, v in (table.schema.metadata or {}).items() if k != _ENCODED_KEY}
+            )
+    return tuple(sorted(ours - native))
+
+
+def as_categories(frame: Any, columns: Sequence[str]) -> Any:
+    """``frame`` with its category ``columns``' categories sorted, as text sorts (so groups
+    come out in the order the plain text column gives), and noted in ``frame.attrs`` for the
+    aggregate that gives them back as text (:data:`tdm.core.group_keys.ENCODED_ATTR`)."""
+    import pandas as pd
+
+    frame.attrs[ENCODED_ATTR] = tuple(columns)
+    for column in columns:
+        if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
+            values = frame[column].cat
+            ordered = values.categories.sort_values()
+            if not values.categories.equals(ordered):
+                frame[column] = values.reorder_categories(ordered)
+    return frame

@@ -20,17 +20,27 @@ BUILTIN_HANDLERS: tuple[str, ...] = (
     "tdm.effects.custom",
 )
 
+_BY_CORE_MODULE: dict[str, str] = {
+    "tdm.core.inputs": "tdm.effects.inputs",
+    "tdm.core.files": "tdm.effects.files",
+    "tdm.core.rest": "tdm.effects.rest",
+    "tdm.core.custom": "tdm.effects.custom",
+}
+"""Where each built-in effect type's handlers live: a file read need not import the REST
+client (and a REST call need not import pyarrow's readers)."""
+
 _lock = threading.Lock()
-_loaded = False
+_imported: set[str] = set()
 
 
-def load() -> bool:
-    """Import every built-in handler module; True only on the call that imported them."""
-    global _loaded
+def load(effect_type: type | None = None) -> bool:
+    """Import the built-in handler module for ``effect_type`` (every one when it is not a
+    built-in type or None); True only when that imported a module not imported before."""
+    wanted = _BY_CORE_MODULE.get(getattr(effect_type, "__module__", ""))
+    modules = (wanted,) if wanted is not None else BUILTIN_HANDLERS
     with _lock:
-        if _loaded:
-            return False
-        for module in BUILTIN_HANDLERS:
+        fresh = [m for m in modules if m not in _imported]
+        for module in fresh:
             importlib.import_module(module)
-        _loaded = True
-        return True
+            _imported.add(module)
+        return bool(fresh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -67,6 +68,9 @@ class ExpressionError(ValueError):
 def eval_expression(df: pd.DataFrame, expr: str) -> Any:
     """``df.eval(expr)`` with errors that list the frame's columns and say how to quote them."""
     try:
+        columns = _plain_names(df, expr)
+        if columns is not None:
+            return pd.eval(expr, resolvers=[columns], target=df)
         return df.eval(expr)
     except pd.errors.UndefinedVariableError as exc:
         name = str(exc).split("'")[1] if "'" in str(exc) else str(exc)
@@ -86,6 +90,25 @@ def eval_expression(df: pd.DataFrame, expr: str) -> Any:
             "syntax: comparisons, and/or/not, arithmetic, column methods such as "
             "amount.sum() or name.str.startswith('A')"
         ) from None
+
+
+def _plain_names(df: pd.DataFrame, expr: str) -> dict[str, pd.Series] | None:
+    """The columns an expression names, when they are all it can mean (None: use ``df.eval``).
+
+    ``df.eval`` also offers the index (and its levels) by name, and builds that Series on
+    every call: a copy of the index, as costly as a column. An expression of plain names,
+    none of them the index, gets the same values from its columns alone.
+    """
+    if "`" in expr or "@" in expr:
+        return None
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    if "index" in names or names & set(df.index.names) or not df.columns.is_unique:
+        return None
+    return {n: df[n] for n in names if n in df.columns}
 
 
 def row_mask(df: pd.DataFrame, predicate: RowPredicate) -> pd.Series:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tdm.core.group_keys import groups_by, passes_keys
 from tdm.core.pushdown import Demand, column_rule, expression_names
 from tdm.transforms import aggregate as _aggregate
 from tdm.transforms import columns as _columns
@@ -158,3 +159,47 @@ def _join(params: Mapping[str, Any], demand: Demand) -> tuple[Demand, Demand]:
 column_rule(_combine._join)(_join)
 for _stack in (_combine._concat, _combine._union):
     column_rule(_stack)(lambda params, demand: None if params["strict"] else demand)
+
+
+# ------------------------------------------------------------------------------------------
+# group keys held dictionary-encoded between a CSV read and an aggregate (tdm.core.group_keys)
+# ------------------------------------------------------------------------------------------
+def _assigned(params: Mapping[str, Any]) -> frozenset[str] | None:
+    exprs = {**dict(params.get("columns") or {}), **dict(params.get("named") or {})}
+    refs = set(exprs)
+    for expr in exprs.values():
+        if callable(expr):
+            return None
+        if isinstance(expr, str):
+            names = expression_names(expr)
+            if names is None:
+                return None
+            refs |= names
+    return frozenset(refs)
+
+
+def _renamed(params: Mapping[str, Any]) -> frozenset[str]:
+    mapping = dict(params["mapping"])
+    return _names(list(mapping)) | _names(list(mapping.values()))
+
+
+passes_keys(_rows.filter_rows, lambda params: expression_names(params["predicate"]))
+passes_keys(_columns.assign, _assigned)
+passes_keys(_columns.rename_columns, _renamed)
+for _keeps in (_columns.select, _columns.drop, _rows.limit):
+    passes_keys(_keeps, lambda params: frozenset())
+
+
+def _grouping(params: Mapping[str, Any]) -> tuple[tuple[str, ...], frozenset[str]]:
+    keys = tuple(c for c in as_list(params["by"]) if isinstance(c, str))
+    refs: set[str] = set()
+    for out, spec in dict(params["aggs"]).items():
+        refs.add(out)
+        if isinstance(spec, tuple) and spec:
+            refs |= _names(spec[0])
+        elif isinstance(spec, Mapping):
+            refs |= _names(spec.get("column"))
+    return keys, frozenset(refs)
+
+
+groups_by(_aggregate.aggregate, _grouping, _aggregate.keys_as_text)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tdm.core.factories import check_arguments, transform
+from tdm.core.group_keys import ENCODED_ATTR
 from tdm.core.pipe import Pipe, StepResult
 from tdm.transforms._common import as_list, fail, missing_columns, show
 
-__all__ = ["GroupBy", "aggregate", "group_by"]
+__all__ = ["GroupBy", "aggregate", "group_by", "keys_as_text"]
 
 _GROUP = "__tdm_group__"
 
@@ -71,6 +74,18 @@ def aggregate(
     >>> aggregate(None, {"amount": ["min", "max"]})(df).unwrap().to_dict("records")
     [{'amount_min': 1, 'amount_max': 3}]
     """
+    return _aggregate(df, by, aggs, dropna=dropna, sort=sort)
+
+
+def _aggregate(
+    df: pd.DataFrame,
+    by: str | Sequence[str] | None,
+    aggs: Mapping[str, Any],
+    *,
+    dropna: bool = False,
+    sort: bool = True,
+    coded: tuple[str, ...] = (),
+) -> StepResult:
     keys = as_list(by)
     problem = missing_columns(df, keys, "group key")
     if problem:
@@ -87,9 +102,59 @@ def aggregate(
             f"aggs use column(s) {show(absent)} that are not in the frame; its columns are "
             f"{show(df.columns, 30)}"
         )
+    if keys and coded and set(keys) <= set(coded):
+        out = _by_codes(frame, keys, named, dropna=dropna, sort=sort)
+        if out is not None:
+            return out
     grouped = frame.groupby(group_keys, dropna=dropna, sort=sort, observed=True)
     out = grouped.agg(**named).reset_index()
     return out.drop(columns=[_GROUP]) if not keys else out
+
+
+def _by_codes(
+    frame: pd.DataFrame, keys: list[Any], named: dict[str, pd.NamedAgg], *, dropna: bool, sort: bool
+) -> pd.DataFrame | None:
+    """The aggregate grouped by one integer label made of the key columns' category codes,
+    with the keys given back as text (None: not every key is a category, or too many groups).
+
+    Categories are sorted (:func:`tdm.effects.pushdown.as_categories`) and a null key takes
+    the code after the last category, so labels order groups as the text keys sort, nulls
+    last; within a group, rows keep their order, so sums and means are those of grouping by
+    the text columns, to the last bit.
+    """
+    columns = [frame[k] for k in keys]
+    if not all(isinstance(c.dtype, pd.CategoricalDtype) for c in columns):
+        return None
+    sizes = [len(c.cat.categories) + 1 for c in columns]
+    if np.prod(np.asarray(sizes, dtype=np.float64)) >= 2.0**62:
+        return None
+    label = np.zeros(len(frame), dtype=np.int64)
+    missing = np.zeros(len(frame), dtype=bool)
+    for column, size in zip(columns, sizes, strict=True):
+        codes = column.cat.codes.to_numpy()
+        label *= size
+        label += codes
+        if len(codes) and codes.min() < 0:  # a null key: the code after the last category
+            nulls = codes < 0
+            missing |= nulls
+            label[nulls] += size
+    if dropna and missing.any():
+        frame, label = frame[~missing], label[~missing]
+    # a Series on the frame's own index: grouping by a bare array would copy it first
+    result = frame.groupby(pd.Series(label, index=frame.index, copy=False), sort=sort).agg(**named)
+    if set(keys) & set(result.columns):  # the plain path's error message, not two columns
+        return None
+    ids = result.index.to_numpy(dtype=np.int64)
+    out: dict[Any, pd.Series] = {}
+    for key, column, size in reversed(list(zip(keys, columns, sizes, strict=True))):
+        codes = ids % size
+        ids = ids // size
+        categories = column.cat.categories
+        texts = pd.Categorical.from_codes(np.where(codes == size - 1, -1, codes), categories)
+        out[key] = pd.Series(texts).astype(categories.dtype)
+    keyed = pd.DataFrame({k: out[k] for k in keys})
+    grouped: pd.DataFrame = pd.concat([keyed, result.reset_index(drop=True)], axis=1)
+    return grouped
 
 
 _AGG_METHODS = frozenset(
@@ -188,3 +253,42 @@ def group_by(by: str | Sequence[str], *, dropna: bool = False, sort: bool = True
     aggregate(by=['state', 'city'], aggs={'n': 'size'})
     """
     return GroupBy(tuple(as_list(by)), dropna=dropna, sort=sort)
+
+
+@dataclass(frozen=True, slots=True)
+class _KeysAsText:
+    """An aggregate body whose key ``columns`` may arrive as categories (see
+    :mod:`tdm.core.group_keys`): its output holds them as text, as the plain read gives."""
+
+    body: Callable[..., Any]
+    columns: tuple[str, ...]
+
+    @property
+    def __name__(self) -> str:  # step descriptions name the body
+        return str(getattr(self.body, "__name__", "aggregate"))
+
+    def __call__(self, df: pd.DataFrame, *args: Any, **kwargs: Any) -> Any:
+        # only what the read encoded on request: a file's own category column stays one
+        held = set(df.attrs.get(ENCODED_ATTR, ()))
+        ours = tuple(c for c in self.columns if c in held)
+        out = _aggregate(df, *args, coded=ours, **kwargs)
+        if isinstance(out, pd.DataFrame):
+            out.attrs.pop(ENCODED_ATTR, None)
+            for column in ours:
+                if column in out.columns and isinstance(out[column].dtype, pd.CategoricalDtype):
+                    out[column] = out[column].astype(out[column].cat.categories.dtype)
+        return out
+
+
+def keys_as_text(step: Pipe, columns: tuple[str, ...]) -> Pipe:
+    """``step`` (an :func:`aggregate`), giving key ``columns`` held as categories back as text.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"state": pd.Categorical(["TX", "CA", "TX"]), "n": [1, 2, 3]})
+    >>> df.attrs[ENCODED_ATTR] = ("state",)   # as the read notes it
+    >>> step = keys_as_text(aggregate("state", {"n": "sum"}), ("state",))
+    >>> out = step(df).unwrap()
+    >>> out["state"].dtype == "str", out.to_dict("records")
+    (True, [{'state': 'CA', 'n': 2}, {'state': 'TX', 'n': 4}])
+    """
+    return dataclasses.replace(step, fn=_KeysAsText(step.fn, columns))

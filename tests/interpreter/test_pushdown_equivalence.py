@@ -79,6 +79,18 @@ TERMINALS = st.one_of(
     st.just(t.select(["i", "s"])),
     st.just(t.aggregate("k", {"total": ("i", "sum"), "rows": "size", "f": "mean"})),
     st.just(t.aggregate(None, {"s": "nunique"})),
+    # text keys only grouped on: held as categories between a CSV read and the aggregate
+    st.builds(
+        lambda by, dropna, sort: t.aggregate(
+            by,
+            {"total": ("i", "sum"), "mean": ("f", "mean"), "rows": "size"},
+            dropna=dropna,
+            sort=sort,
+        ),
+        st.sampled_from(["s", ["s", "k"], ["k", "s"]]),
+        st.booleans(),
+        st.booleans(),
+    ),
     st.none(),
 )
 

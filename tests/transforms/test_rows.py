@@ -107,3 +107,13 @@ def test_sample_is_seeded_and_bounded(values: list[int | None], n: int, seed: in
 def test_sample_needs_exactly_one_size() -> None:
     assert "exactly one" in sample()(frame([1])).failure().message
     assert "exactly one" in sample(1, frac=0.5)(frame([1])).failure().message
+
+
+def test_expressions_may_name_the_index_or_its_levels() -> None:
+    # Plain column expressions skip the index; one naming it still gets pandas' meaning.
+    df = pd.DataFrame({"a": [1, 2, 3, 4]}, index=pd.Index([10, 20, 30, 40], name="key"))
+    assert filter_rows("index > 15 and a < 4")(df).unwrap()["a"].tolist() == [2, 3]
+    assert filter_rows("key >= 30")(df).unwrap()["a"].tolist() == [3, 4]
+    assert filter_rows("a > 2")(df).unwrap().index.tolist() == [30, 40]
+    both = pd.DataFrame({"index": [5, 6]})  # a column called "index": pandas' own choice
+    assert filter_rows("index > 5")(both).unwrap()["index"].tolist() == [6]
