@@ -467,6 +467,11 @@ def as_categories(frame: Any, columns: Sequence[str]) -> Any:
     for column in columns:
         if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
             values = frame[column].cat
+            if len(values.categories) == 0 and values.categories.dtype == object:
+                # an empty dictionary converts with object categories: the plain read of the
+                # text column gives str, and so must the aggregate that gives the keys back
+                frame[column] = values.set_categories(pd.Index([], dtype="str"))
+                continue
             ordered = values.categories.sort_values()
             if not values.categories.equals(ordered):
                 frame[column] = values.reorder_categories(ordered)

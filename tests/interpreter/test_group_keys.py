@@ -206,3 +206,14 @@ def test_parquet_text_is_never_built(tmp_path: Path) -> None:
     fast, slow = _both(pipeline, tmp_path)
     assert _dtype(fast, "category") == "category" and _dtype(slow, "category") == "str"
     pd.testing.assert_frame_equal(fast.output, slow.output, check_exact=True)
+
+
+def test_an_empty_parquet_file_grouped_by_text_gives_text_keys(tmp_path: Path) -> None:
+    # an empty dictionary converts with object categories; the plain read gives str
+    empty = pd.DataFrame({"s": pd.array([], dtype="str"), "i": np.asarray([], dtype="int64")})
+    empty.to_parquet(tmp_path / "data.parquet", index=False)
+    job = files.read("data.parquet") >> t.aggregate("s", {"total": ("i", "sum")}, sort=False)
+    fast, slow = _both(job, tmp_path)
+    assert fast.ok and slow.ok
+    assert str(slow.output["s"].dtype) == "str"
+    pd.testing.assert_frame_equal(fast.output, slow.output)
