@@ -2,7 +2,10 @@
 
 The anchor: a plain ``multiprocessing.Pool(2)`` (forked once, reused like the Dask cluster)
 doing the same partitions by hand: ``pd.read_parquet``, the same step bodies, ``to_parquet``.
-The goal is Dask within 1.1x of it.
+The goal is Dask within 1.1x of it. A second anchor, the same Pool running each partition with
+``tdm.run_partitions(..., partitions=[one])``, does exactly the work a Dask task does (tdm adds
+the ``date=...`` folder name as a column, which the hand-written script skips), so the Dask /
+Pool-of-tdm ratio is the executor's own cost.
 
 Run: ``python benchmarks/partitioned.py`` (``--repeat N`` timed runs per executor, default 3;
 ``--rows``/``--partitions`` to resize; ``--threads`` adds the thread executor for reference).
@@ -101,6 +104,22 @@ def _by_hand_cpu(task: tuple[str, str]) -> float:
     return time.process_time() - began
 
 
+_JOB: dict[str, Any] = {}
+"""The pipeline and sink of the run, set before the Pool forks (its workers inherit it)."""
+
+
+def _tdm_partition_cpu(name: str) -> float:
+    """CPU seconds of one partition run by tdm itself in a Pool worker (``run_partitions``
+    with the sequential executor, restricted to that partition): the same work a Dask task
+    does, so that the Dask/Pool ratio measures the executor alone."""
+    began = time.process_time()
+    report = tdm.run_partitions(
+        _JOB["pipeline"], write=_JOB["write"], executor="sequential", partitions=[name]
+    )
+    assert report.ok, report.error
+    return time.process_time() - began
+
+
 def make_dataset(root: Path, partitions: int, rows: int) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -175,6 +194,7 @@ def main() -> None:
         import glob
         import multiprocessing
 
+        _JOB.update(pipeline=pipeline, write=out)
         (root / "by-hand").mkdir()
         tasks = [
             (src, str(root / "by-hand" / f"part-{k}.parquet"))
@@ -201,10 +221,14 @@ def main() -> None:
                 assert report.ok, report.error
                 results[label] = []
             pool.map(_by_hand, tasks, chunksize=1)  # warm-up
+            names = [n.name for n in report.nodes.values()]
+            pool.map(_tdm_partition_cpu, names, chunksize=1)  # warm-up
             results["Pool(2) by hand"] = []
+            results["Pool(2) of tdm"] = []
             # Interleave the executors so a burst of load from elsewhere hits both alike.
             cpus: dict[str, list[float]] = {label: [] for label, _ in plan}
             cpus["Pool(2) by hand"] = []
+            cpus["Pool(2) of tdm"] = []
             for _ in range(args.repeat):
                 for label, executor in plan:
                     wall, cpu = timed(lambda e=executor: run(e), client)
@@ -214,6 +238,10 @@ def main() -> None:
                 cpu = sum(pool.map(_by_hand_cpu, tasks, chunksize=1))
                 results["Pool(2) by hand"].append(time.perf_counter() - began)
                 cpus["Pool(2) by hand"].append(cpu)
+                began = time.perf_counter()
+                cpu = sum(pool.map(_tdm_partition_cpu, names, chunksize=1))
+                results["Pool(2) of tdm"].append(time.perf_counter() - began)
+                cpus["Pool(2) of tdm"].append(cpu)
             rows_out = sum(n.rows_out or 0 for n in report.nodes.values())
         print(f"rows written per run: {rows_out:,} ({args.partitions * args.rows:,} events read)")
         base = statistics.median(results["sequential"])
@@ -249,6 +277,19 @@ def main() -> None:
             f"CPU-s dask / Pool(2): {statistics.median(cpus['dask (2 workers)']) / pool_cpu:.2f}x;"
             f" sequential / Pool(2): {statistics.median(cpus['sequential']) / pool_cpu:.2f}x"
             " (CPU time is what other jobs' load disturbs least; the Pool's counts its tasks only)"
+        )
+        own = results["Pool(2) of tdm"]
+        own_pairs = [d / p for d, p in zip(dsk, own, strict=True)]
+        print(
+            f"dask / Pool(2) of tdm partitions (the same work, only the executor differs): median "
+            f"{statistics.median(dsk) / statistics.median(own):.2f}x; per interleaved pair: "
+            + ", ".join(f"{r:.2f}x" for r in own_pairs)
+            + f"; CPU-s {statistics.median(cpus['dask (2 workers)']) / statistics.median(cpus['Pool(2) of tdm']):.2f}x"
+        )
+        print(
+            "tdm's partition work vs by hand: CPU-s "
+            f"{statistics.median(cpus['Pool(2) of tdm']) / pool_cpu:.2f}x (tdm adds each partition's "
+            "key=value folder names as columns, here a text column `date` every step carries)"
         )
         print(f"load average after: {os.getloadavg()[0]:.2f} (2 CPUs shared with other jobs)")
     finally:
