@@ -106,7 +106,9 @@ def _plain_names(df: pd.DataFrame, expr: str) -> dict[str, pd.Series] | None:
     except SyntaxError:
         return None
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    if "index" in names or names & set(df.index.names) or not df.columns.is_unique:
+    if "index" in names or names & set(df.index.names):
+        return None
+    if isinstance(df.columns, pd.MultiIndex) or not df.columns.is_unique:
         return None
     return {n: df[n] for n in names if n in df.columns}
 

@@ -117,3 +117,10 @@ def test_expressions_may_name_the_index_or_its_levels() -> None:
     assert filter_rows("a > 2")(df).unwrap().index.tolist() == [30, 40]
     both = pd.DataFrame({"index": [5, 6]})  # a column called "index": pandas' own choice
     assert filter_rows("index > 5")(both).unwrap()["index"].tolist() == [6]
+
+
+def test_expressions_on_unusual_column_sets_keep_their_errors() -> None:
+    twice = pd.DataFrame([[1, 2], [3, 4]], columns=["a", "a"])
+    assert "duplicate column names ['a']" in str(filter_rows("a > 1")(twice).failure())
+    nested = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
+    assert "which is not a column" in str(filter_rows("a > 1")(nested).failure())
