@@ -216,14 +216,14 @@ def _node_table(
 ) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[str]]]]:
     """The nodes column by column, and each distinct output schema once (cheap for 1000s).
 
-    One pass reads every record's fields; the columns a pipeline's runs share (names, kinds,
-    parents) come from the report's :class:`NodeLayout`, encoded once per pipeline.
+    Each column is one list read from the records (no object per node); the columns a
+    pipeline's runs share (names, kinds, parents) come from the report's :class:`NodeLayout`,
+    encoded once per pipeline.
     """
     from tdm.effects.state.records import EncodedColumn
 
     nodes = list(report.nodes.values())
-    # One list per field, no object per node: a run of 10,000s of nodes would otherwise
-    # wake the garbage collector for them.
+    # One list per field, no tuple per node: 10,000s of them would wake the garbage collector.
     prints, schemas = _schemas([n.column_index for n in nodes], [n.column_dtypes for n in nodes])
     table: dict[str, list[Any]] = {}
     layout = report.nodes.layout_of_records() if isinstance(report.nodes, NodeMap) else None
