@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from tdm.interpreter.observe import _node_table, run_record
 from tdm.interpreter.report import NodeMap, RunReport
 from tdm.state import SQLiteStore
 from tdm.transforms import select
+from tests.json_logs import json_logs
 
 FRAME = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
 
@@ -142,15 +142,8 @@ def test_the_drift_baseline_is_the_latest_successful_run_whoever_wrote_it(
 
 @pytest.fixture
 def info_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    handler = tdm.logging.configure("INFO", "json", stream)
-    try:
+    with json_logs("INFO") as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 class Seen(Hook):

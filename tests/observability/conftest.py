@@ -14,6 +14,7 @@ import pytest
 import tdm
 from tdm.core.effect import Effect
 from tdm.effects import EffectEnv, handle
+from tests.json_logs import json_logs
 
 PLANTED = "planted-S3cr3t-9f8e7d"
 
@@ -67,12 +68,5 @@ def secrets() -> tdm.effects.secrets.MappingSecrets:
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """JSON logs of the root logger at DEBUG into a string; removed afterwards."""
-    stream = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    handler = tdm.logging.configure("DEBUG", "json", stream)
-    try:
+    with json_logs("DEBUG") as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
