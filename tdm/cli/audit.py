@@ -55,12 +55,9 @@ def history(
             frame = state.diff(diff[0], diff[1], store=store)
         except KeyError as exc:
             raise InputError(str(exc.args[0])) from None
-        if as_json:
-            _echo_json_lines(frame)
-        elif frame.empty:
-            click.echo(f"no schema or row-count differences between {diff[0]} and {diff[1]}")
-        else:
-            click.echo(frame.to_string(index=False))
+        _echo_table(
+            frame, as_json, f"no schema or row-count differences between {diff[0]} and {diff[1]}"
+        )
         return
     try:
         frame = state.history(pipeline, status=status, limit=limit, nodes=nodes, store=store)
@@ -91,6 +88,16 @@ def _echo_json_lines(frame: Any, **options: Any) -> None:
     """One JSON object per row, a line each (``--json``)."""
     for line in frame.to_json(orient="records", lines=True, **options).splitlines():
         click.echo(line)
+
+
+def _echo_table(frame: Any, as_json: bool, empty: str) -> None:
+    """``frame`` as JSON lines (``--json``), else as a table, or ``empty`` when it has no rows."""
+    if as_json:
+        _echo_json_lines(frame)
+    elif frame.empty:
+        click.echo(empty)
+    else:
+        click.echo(frame.to_string(index=False))
 
 
 def _store(state_url: str | None, secret: str | None, *, must_exist: bool = False) -> Any:
@@ -215,12 +222,7 @@ def state_show(pipeline: str, state_url: str | None, secret: str | None, as_json
     import tdm.state as state
 
     frame = state.show(pipeline, store=_store(state_url, secret, must_exist=True))
-    if as_json:
-        _echo_json_lines(frame)
-    elif frame.empty:
-        click.echo(f"no state kept for pipeline {pipeline!r}")
-    else:
-        click.echo(frame.to_string(index=False))
+    _echo_table(frame, as_json, f"no state kept for pipeline {pipeline!r}")
 
 
 @state_group.command(name="reset")
