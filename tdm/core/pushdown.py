@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -39,6 +40,7 @@ __all__ = [
     "expression_names",
     "optimize",
     "row_conditions",
+    "value_names",
 ]
 
 Demand: TypeAlias = "frozenset[str] | None"
@@ -104,13 +106,32 @@ def expression_names(expr: object) -> frozenset[str] | None:
     >>> expression_names("`unit price` > 2") is None, expression_names(len) is None
     (True, True)
     """
-    if not isinstance(expr, str) or "`" in expr or "@" in expr:
+    if not isinstance(expr, str):
+        return None
+    return _names_in(expr, "exec")
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_in(expr: str, mode: str) -> frozenset[str] | None:
+    if "`" in expr or "@" in expr:
         return None
     try:
-        tree = ast.parse(expr.strip(), mode="exec")
+        tree = ast.parse(expr.strip(), mode=mode)
     except SyntaxError:
         return None
     return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+
+
+def value_names(expr: str) -> frozenset[str] | None:
+    """The names an expression that only computes a value refers to (None: an assignment,
+    several statements, backticks, ``@`` locals or not valid; parsed once per text).
+
+    >>> sorted(value_names("qty * price > 10"))
+    ['price', 'qty']
+    >>> value_names("total = qty * price") is None
+    True
+    """
+    return _names_in(expr, "eval")
 
 
 def row_conditions(expr: object) -> tuple[tuple[str, str, Any], ...] | None:

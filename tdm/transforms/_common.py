@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -10,6 +9,7 @@ import pandas as pd
 from returns.result import Failure
 
 from tdm.core.pipe import PipeError
+from tdm.core.pushdown import value_names
 
 RowPredicate: TypeAlias = "str | Callable[[pd.DataFrame], Any]"
 """A row condition: a pandas query string (``"amount > 0"``) or ``df -> bool Series``."""
@@ -99,14 +99,8 @@ def _plain_names(df: pd.DataFrame, expr: str) -> dict[str, pd.Series] | None:
     every call: a copy of the index, as costly as a column. An expression of plain names,
     none of them the index, gets the same values from its columns alone.
     """
-    if "`" in expr or "@" in expr:
-        return None
-    try:
-        tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
-        return None
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    if "index" in names or names & set(df.index.names):
+    names = value_names(expr)
+    if names is None or "index" in names or names & set(df.index.names):
         return None
     if isinstance(df.columns, pd.MultiIndex) or not df.columns.is_unique:
         return None
