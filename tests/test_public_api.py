@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import tdm
 
@@ -107,6 +108,21 @@ def test_running_a_pipeline_loads_no_network_or_yaml_library() -> None:
     )
     banned = ("tdm.effects.http", "tdm.effects.rest", "httpx", "ssl", "yaml", "sqlite3", "rich")
     assert _loaded(code, banned) == []
+
+
+def test_a_file_run_that_never_retries_loads_no_retry_library(tmp_path: Path) -> None:
+    # tenacity costs 25-50 ms per process: it is imported on the first failure worth retrying.
+    src, out = tmp_path / "in.csv", tmp_path / "out.parquet"
+    src.write_text("a\n1\n2\n")
+    code = (
+        "import tdm; from tdm import files; "
+        f"r = tdm.run(files.read({str(src)!r}) >> files.write({str(out)!r})); assert r.ok"
+    )
+    assert _loaded(code, ("tenacity", "tdm.effects.files", "sqlite3")) == [
+        "tdm.effects.files",
+        "sqlite3",
+    ]
+    assert out.exists()
 
 
 def test_cli_help_and_version_import_no_pandas() -> None:

@@ -16,20 +16,18 @@ import errno
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 from fsspec.core import url_to_fs
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from tdm.effects.dispatch import EffectEnv
+from tdm.effects.retrying import retried
 from tdm.errors import EffectError, SecretNotFoundError
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
 
 __all__ = ["FileTarget", "is_transient", "open_target", "resolve_uri", "storage_options"]
 
@@ -350,13 +348,22 @@ class _Retry:
         )
 
     def __call__(self, fn: Callable[[], _T]) -> _T:
-        retrying = Retrying(
+        return retried(fn, self._policy, lambda exc: self.attempts > 1 and is_transient(exc))
+
+    def _policy(self) -> Retrying:
+        from tenacity import (
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        return Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=wait_random_exponential(multiplier=self.multiplier, max=self.max_wait),
             retry=retry_if_exception(is_transient),
             reraise=True,
         )
-        return retrying(fn)
 
 
 # --------------------------------------------------------------------------------------------

@@ -361,6 +361,15 @@ class StateHook(Hook):
         self.attempts = attempts
         self.wait_s = wait_s
 
+    def _policy(self) -> Any:
+        from tenacity import Retrying, stop_after_attempt, wait_exponential
+
+        return Retrying(
+            stop=stop_after_attempt(max(1, self.attempts)),
+            wait=wait_exponential(multiplier=self.wait_s, max=2.0),
+            reraise=True,
+        )
+
     def before_run(self, *, pipeline: Pipeline, report: RunReport, **_: Any) -> None:
         try:
             self.store.begin(run_record(report, pipeline, final=False))
@@ -371,17 +380,11 @@ class StateHook(Hook):
             )  # fmt: skip
 
     def after_run(self, *, pipeline: Pipeline, report: RunReport, **_: Any) -> None:
-        from tenacity import Retrying, stop_after_attempt, wait_exponential
+        from tdm.effects.retrying import retried
 
         record = run_record(report, pipeline)
         try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(max(1, self.attempts)),
-                wait=wait_exponential(multiplier=self.wait_s, max=2.0),
-                reraise=True,
-            ):
-                with attempt:
-                    self.store.record(record)
+            retried(lambda: self.store.record(record), self._policy, lambda _: self.attempts > 1)
         except Exception as exc:
             where = self.store.describe()
             cause = f"{type(exc).__name__}: {scrub(str(exc))}"
