@@ -126,22 +126,37 @@ def _by_codes(
     if not all(isinstance(c.dtype, pd.CategoricalDtype) for c in columns):
         return None
     sizes = [len(c.cat.categories) + 1 for c in columns]
-    if np.prod(np.asarray(sizes, dtype=np.float64)) >= 2.0**62:
+    space = np.prod(np.asarray(sizes, dtype=np.float64))
+    if space >= 2.0**62:
         return None
-    label = np.zeros(len(frame), dtype=np.int64)
+    label: np.ndarray | None = None
     missing = np.zeros(len(frame), dtype=bool)
-    for column, size in zip(columns, sizes, strict=True):
+    stride = 1
+    for column, size in reversed(list(zip(columns, sizes, strict=True))):
         codes = column.cat.codes.to_numpy()
-        label *= size
-        label += codes
-        if len(codes) and codes.min() < 0:  # a null key: the code after the last category
-            nulls = codes < 0
-            missing |= nulls
-            label[nulls] += size
+        # a null key's code, -1, indexes the last step: the code after the last category
+        part = (np.arange(size, dtype=np.int64) * stride)[codes]
+        label = part if label is None else label + part
+        stride *= size
+        if len(codes) and codes.min() < 0:
+            missing |= codes < 0
+    assert label is not None  # keys is not empty
     if dropna and missing.any():
         frame, label = frame[~missing], label[~missing]
-    # a Series on the frame's own index: grouping by a bare array would copy it first
-    result = frame.groupby(pd.Series(label, index=frame.index, copy=False), sort=sort).agg(**named)
+    if sort and len(label) and space <= 2 * len(label) + (1 << 16):
+        # Labels in a small space: number the groups present in label order, and group by a
+        # category of those numbers, which pandas neither hashes nor sorts again.
+        counts = np.bincount(label, minlength=int(space))
+        present = np.flatnonzero(counts)
+        numbers = np.zeros(len(counts), dtype=np.int64)
+        numbers[present] = np.arange(len(present))
+        groups = pd.Categorical.from_codes(numbers[label], pd.Index(present), validate=False)
+        by = pd.Series(groups, index=frame.index, copy=False)
+        result = frame.groupby(by, sort=True, observed=False).agg(**named)
+    else:
+        # a Series on the frame's own index: grouping by a bare array would copy it first
+        by = pd.Series(label, index=frame.index, copy=False)
+        result = frame.groupby(by, sort=sort).agg(**named)
     if set(keys) & set(result.columns):  # the plain path's error message, not two columns
         return None
     ids = result.index.to_numpy(dtype=np.int64)

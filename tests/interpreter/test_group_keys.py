@@ -113,6 +113,53 @@ def test_many_distinct_keys_stay_text_and_agree(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(fast.output, slow.output, check_exact=True)
 
 
+@pytest.mark.parametrize("dropna", [False, True])
+def test_keys_whose_combinations_outnumber_the_rows_agree(tmp_path: Path, dropna: bool) -> None:
+    # 2,000 x 1,000 key combinations over 3,000 rows: groups are numbered by hashing, not
+    # by counting over every combination
+    df = _orders(3_000)
+    df["category"] = [f"c{i % 2_000}" if i % 50 else None for i in range(len(df))]
+    df["region"] = [f"r{(i * 7) % 1_000}" for i in range(len(df))]
+    df.to_csv(tmp_path / "orders.csv", index=False)
+    pipeline = (
+        files.read("orders.csv")
+        >> t.filter_rows("qty > 10")
+        >> t.assign(revenue="qty * price")
+        >> t.aggregate(["category", "region"], AGGS, dropna=dropna)
+    )
+    fast, slow = _both(pipeline, tmp_path)
+    assert _dtype(fast, "category") == "category"
+    pd.testing.assert_frame_equal(fast.output, slow.output, check_exact=True)
+    assert len(fast.output) > 1_000
+
+
+@pytest.mark.parametrize("dropna", [False, True])
+def test_an_all_null_key_and_order_sensitive_aggregations(tmp_path: Path, dropna: bool) -> None:
+    df = _orders(5_000)
+    df["region"] = None  # a key with no category at all
+    df.to_csv(tmp_path / "orders.csv", index=False)
+    aggs = {
+        "first": ("price", "first"),
+        "last": ("id", "last"),
+        "kinds": ("qty", "nunique"),
+        "median": ("price", "median"),
+        "low": ("price", "min"),
+        "size": ("id", "size"),
+        "mean": ("revenue", "mean"),
+    }
+    pipeline = (
+        files.read("orders.csv")
+        >> t.filter_rows("qty > 10")
+        >> t.assign(revenue="qty * price")
+        >> t.aggregate(["category", "region"], aggs, dropna=dropna)
+    )
+    assert "held as categories" in pipeline.explain()
+    fast, slow = _both(pipeline, tmp_path)
+    assert fast.ok and slow.ok
+    pd.testing.assert_frame_equal(fast.output, slow.output, check_exact=True)
+    assert len(fast.output) == (0 if dropna else df["category"].nunique(dropna=False))
+
+
 def test_numeric_keys_are_read_as_numbers(tmp_path: Path) -> None:
     df = _orders(1_000, nulls=False)
     df["category"] = df["id"] % 7
