@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from tdm._types import Frame
 from tdm.core.files import Read, split_compression
 from tdm.effects import publish
+from tdm.effects.conversion import rows_to_pandas, to_pandas
 from tdm.effects.dispatch import EffectEnv
 from tdm.effects.pushdown import (
     as_categories,
@@ -250,25 +251,6 @@ def _read_pandas(target: FileTarget, path: str, fmt: str, options: Mapping[str, 
     return frame
 
 
-_COMBINE_LIMIT = 1 << 30  # int32 string offsets: keep combined string columns well under 2 GiB
-
-
-def _to_pandas(table: pa.Table) -> Frame:
-    # One copy out of Arrow: numbers become numpy, strings stay Arrow-backed (pandas "str"),
-    # dates become datetime64; self_destruct frees Arrow buffers as columns are converted.
-    # String columns are combined into one chunk first: pandas then groups, joins and filters
-    # them in one pass instead of one per CSV block (2-3x faster group-bys on them).
-    for i, column in enumerate(table.columns):
-        if (
-            column.num_chunks > 1
-            and (pa.types.is_string(column.type) or pa.types.is_binary(column.type))
-            and column.nbytes < _COMBINE_LIMIT
-        ):
-            table = table.set_column(i, table.field(i), column.combine_chunks())
-    frame: Frame = table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
-    return frame
-
-
 def read_frame(effect: Read, env: EffectEnv) -> Frame:
     """Read ``effect``'s files into one frame (the work of the :class:`Read` handler)."""
     retry = _Retry.of(env)
@@ -356,14 +338,18 @@ def _load(
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
     tables.clear()
+    kept = mask = None
     if push is not None and push.row_filter:
-        kept = prefilter(table, push.row_filter, encoded)
-        if kept is not None:  # convert only rows the following filter may keep
-            table = table.take(kept)
+        selected = prefilter(table, push.row_filter, encoded)
+        if selected is not None:  # convert only rows the following filter may keep
+            kept, mask = selected
             bounds = np.searchsorted(kept, np.cumsum([0, *counts]))
             counts = np.diff(bounds).tolist()
             positions = kept if positions is None else positions[kept]
-    frame = _to_pandas(table)
+    if encoded or kept is not None:
+        frame = rows_to_pandas(table, kept, encoded, mask)
+    else:
+        frame = to_pandas(table)
     del table
     if encoded:
         frame = as_categories(frame, encoded)

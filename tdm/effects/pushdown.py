@@ -345,8 +345,9 @@ def prefilter(
     table: pa.Table,
     conditions: Sequence[tuple[str, str, Any]],
     encoded: Iterable[str] = (),
-) -> np.ndarray | None:
-    """Positions of the rows of ``table`` where every condition may hold (None: keep all).
+) -> tuple[np.ndarray, Any] | None:
+    """Positions of the rows of ``table`` where every condition may hold, and the mask that
+    selects them (None: keep all).
 
     A superset of the rows ``filter_rows`` keeps (a null or NaN value is kept; the step
     decides), so converting only these to pandas changes nothing but the work done. None
@@ -382,7 +383,7 @@ def prefilter(
         nullable = pa.types.is_integer(kind) or pa.types.is_boolean(kind)
         if nullable and column.null_count and not pc.is_null(column).to_numpy()[kept].any():
             return None
-    return kept
+    return kept, mask
 
 
 def dictionary_encoded(

@@ -129,18 +129,16 @@ def _by_codes(
     space = np.prod(np.asarray(sizes, dtype=np.float64))
     if space >= 2.0**62:
         return None
-    label: np.ndarray | None = None
+    label = np.zeros(len(frame), dtype=np.int64)
     missing = np.zeros(len(frame), dtype=bool)
-    stride = 1
-    for column, size in reversed(list(zip(columns, sizes, strict=True))):
+    for column, size in zip(columns, sizes, strict=True):
         codes = column.cat.codes.to_numpy()
-        # a null key's code, -1, indexes the last step: the code after the last category
-        part = (np.arange(size, dtype=np.int64) * stride)[codes]
-        label = part if label is None else label + part
-        stride *= size
-        if len(codes) and codes.min() < 0:
-            missing |= codes < 0
-    assert label is not None  # keys is not empty
+        label *= size
+        label += codes
+        if len(codes) and codes.min() < 0:  # a null key: the code after the last category
+            nulls = codes < 0
+            missing |= nulls
+            label[nulls] += size
     if dropna and missing.any():
         frame, label = frame[~missing], label[~missing]
     if sort and len(label) and space <= 2 * len(label) + (1 << 16):
