@@ -8,6 +8,7 @@ combines the parts; the handlers in :mod:`tdm.effects.files` call :func:`read_fr
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -115,8 +116,12 @@ def _expand(target: FileTarget, fmt: str) -> tuple[list[str], str | None, bool]:
         if not files:
             raise FileNotFoundError(f"no files match the pattern {target.uri}")
         return files, None, True
-    info = fs.info(path)
-    if info.get("type") != "directory":
+    if target.local:
+        os.stat(path)  # a missing file fails as fsspec's info fails
+        directory = os.path.isdir(path)
+    else:
+        directory = fs.info(path).get("type") == "directory"
+    if not directory:
         return [path], None, False
     root = path.rstrip("/")
     listed = publish.dataset_files(fs, root)  # a dataset tdm published: the manifest's files

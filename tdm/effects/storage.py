@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
-from fsspec.core import url_to_fs
 
 from tdm.effects.dispatch import EffectEnv
 from tdm.effects.retrying import retried
@@ -182,6 +181,36 @@ def storage_options(
     return opts
 
 
+class _LocalFS:
+    """fsspec's local filesystem, made on first use: reading or writing one local file goes
+    through the OS and pyarrow, so the process does not import fsspec (~70 ms) for it."""
+
+    protocol = ("file", "local")
+
+    def __init__(self) -> None:
+        self._fs: Any = None
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        if self._fs is not None:  # the local filesystem caches no listing
+            self._fs.invalidate_cache(path)
+
+    def __getattr__(self, name: str) -> Any:
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return getattr(self._fs, name)
+
+
+def _url_to_fs(resolved: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
+    if "://" not in resolved and "::" not in resolved and not opts:
+        return _LocalFS(), resolved.rstrip("/") or "/"  # the path fsspec would give
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(resolved, **opts)
+    return fs, str(path)
+
+
 @dataclass(frozen=True, slots=True)
 class FileTarget:
     """A resolved location: the filesystem, the path on it, and a printable URI."""
@@ -225,7 +254,7 @@ def open_target(
     extra = options.get("storage_options")
     opts = storage_options(protocol, secret, env, extra)
     try:
-        fs, path = url_to_fs(resolved, **opts)
+        fs, path = _url_to_fs(resolved, opts)
     except ValueError as exc:
         if "protocol not known" not in str(exc).lower():
             raise
