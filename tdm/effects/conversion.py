@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tdm._types import Frame
 
@@ -88,17 +89,21 @@ def _code_dtype(categories: int) -> type[np.signedinteger]:
 def _categorical(column: pa.ChunkedArray, rows: _Rows) -> Any:
     """``column`` (dictionary-encoded) as a Categorical with its categories sorted as text
     sorts (None: an empty dictionary, left to :func:`to_pandas`)."""
-    column = pa.table({"c": column}).unify_dictionaries().column(0)
-    if column.num_chunks == 0:
+    chunks = column.chunks
+    if not chunks or any(chunk.dictionary.null_count for chunk in chunks):
         return None
-    empty = pa.table({"c": pa.chunked_array([column.chunk(0).slice(0, 0)])})
-    categories = to_pandas(empty)["c"].cat.categories  # what to_pandas gives, in file order
+    # every chunk (CSV block, row group) has its own dictionary: the union, in the order
+    # unifying them gives, converted as to_pandas converts categories
+    union = pc.unique(pa.chunked_array([chunk.dictionary for chunk in chunks]))
+    empty = pa.DictionaryArray.from_arrays(pa.array([], type=column.type.index_type), union)
+    categories = to_pandas(pa.table({"c": pa.chunked_array([empty])}))["c"].cat.categories
     if len(categories) == 0:
         return None
     ordered = categories.sort_values()
-    lookup = ordered.get_indexer(categories).astype(_code_dtype(len(categories)))
-    codes: Any = np.empty(rows.rows, dtype=lookup.dtype)
-    for chunk, (lo, hi, at) in zip(column.chunks, rows.spans(column), strict=True):
+    rank = ordered.get_indexer(categories).astype(_code_dtype(len(categories)))
+    codes: Any = np.empty(rows.rows, dtype=rank.dtype)
+    for chunk, (lo, hi, at) in zip(chunks, rows.spans(column), strict=True):
+        lookup = rank[pc.index_in(chunk.dictionary, value_set=union).to_numpy()]
         indices = _values(chunk.indices)
         if at is not None:
             indices = indices[at]
