@@ -195,6 +195,8 @@ class _LocalFS:
             self._fs.invalidate_cache(path)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy and pickle probe before __init__ ran
+            raise AttributeError(name)
         if self._fs is None:
             from fsspec.implementations.local import LocalFileSystem
 

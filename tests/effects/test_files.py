@@ -20,7 +20,7 @@ import tdm
 from tdm import files
 from tdm.core.files import Write
 from tdm.effects.secrets import MappingSecrets
-from tdm.effects.storage import is_transient, resolve_uri
+from tdm.effects.storage import _LocalFS, is_transient, resolve_uri
 from tdm.errors import DefinitionError
 
 from .files_helpers import FORMATS, assert_same, failed, ok, published, sample
@@ -411,3 +411,15 @@ def test_csv_type_surprise_late_in_the_file_falls_back_to_pandas(tmp_path: Path)
 def test_unknown_protocol_is_named() -> None:
     error = failed(tdm.run(files.read("nosuch://bucket/x.csv")))
     assert "unknown storage protocol 'nosuch'" in error and "s3" in error
+
+
+def test_the_local_filesystem_is_fsspecs_made_on_first_use(tmp_path: Path) -> None:
+    lazy = _LocalFS()
+    lazy.invalidate_cache()  # nothing made yet: no listing is cached on local disk
+    clone = pickle.loads(pickle.dumps(lazy))
+    assert lazy.protocol == clone.protocol == fsspec.filesystem("file").protocol
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.csv").write_text("x\n2\n")
+    # a glob and a folder read go through fsspec's local filesystem, made when first needed
+    assert sorted(clone.glob(f"{tmp_path}/*.csv")) == [f"{tmp_path}/a.csv", f"{tmp_path}/b.csv"]
+    assert ok(tdm.run(files.read(f"{tmp_path}/*.csv"))).output["x"].tolist() == [1, 2]
