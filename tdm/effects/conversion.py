@@ -1,19 +1,16 @@
 """One copy out of Arrow: a table, or the rows of it a plan keeps, as a pandas frame.
 
 :func:`to_pandas` converts a whole table. :func:`rows_to_pandas` converts only the rows a
-pushed-down filter may keep (``kept``: their positions) and gives the columns read
-dictionary-encoded on request (``encoded``) sorted categories, as
-:func:`tdm.effects.pushdown.as_categories` would. It writes those columns' codes straight into
-their pandas array, mapped to the sorted categories, one gather per Arrow chunk; taking the
-dictionary column in Arrow, converting it and sorting its categories afterwards would rewrite
-every code three times. Every other column goes through an Arrow ``take`` and
-:func:`to_pandas`, so the frame is the one ``to_pandas(table.take(kept))`` gives, with those
-categories sorted.
+pushed-down filter may keep and gives the columns read dictionary-encoded on request
+(``encoded``) sorted categories, as :func:`tdm.effects.pushdown.as_categories` would: Arrow
+filters every column chunk by chunk, and those columns' codes are written straight into their
+pandas array, mapped from each chunk's dictionary to the sorted categories (converting them and
+sorting their categories afterwards would rewrite every code twice more). The frame is the one
+``to_pandas(table.take(kept))`` gives, with those categories sorted.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,32 +42,6 @@ def to_pandas(table: pa.Table) -> Frame:
     return frame
 
 
-class _Rows:
-    """Where each kept row sits in each chunk layout (computed once per layout)."""
-
-    def __init__(self, kept: np.ndarray | None, rows: int) -> None:
-        self.kept = kept
-        self.rows = rows if kept is None else len(kept)
-        self._layouts: dict[tuple[int, ...], list[tuple[int, int, np.ndarray | None]]] = {}
-
-    def spans(self, column: pa.ChunkedArray) -> list[tuple[int, int, np.ndarray | None]]:
-        """Per chunk: the output slice it fills and the chunk positions to gather (None: all)."""
-        lengths = tuple(len(chunk) for chunk in column.chunks)
-        if lengths not in self._layouts:
-            starts = np.cumsum((0, *lengths))
-            spans: list[tuple[int, int, np.ndarray | None]]
-            if self.kept is None:
-                spans = [(int(a), int(b), None) for a, b in itertools.pairwise(starts)]
-            else:
-                bounds = np.searchsorted(self.kept, starts)
-                spans = [
-                    (int(lo), int(hi), self.kept[lo:hi] - start)
-                    for lo, hi, start in zip(bounds, bounds[1:], starts, strict=False)
-                ]
-            self._layouts[lengths] = spans
-        return self._layouts[lengths]
-
-
 def _values(array: pa.Array) -> np.ndarray:
     """The value buffer of a fixed-width ``array`` as numpy, nulls' slots included (no copy)."""
     kind = np.dtype(array.type.to_pandas_dtype())
@@ -86,14 +57,16 @@ def _code_dtype(categories: int) -> type[np.signedinteger]:
     return np.int64
 
 
-def _categorical(column: pa.ChunkedArray, rows: _Rows) -> Any:
-    """``column`` (dictionary-encoded) as a Categorical with its categories sorted as text
-    sorts (None: an empty dictionary, left to :func:`to_pandas`)."""
+def _categorical(column: pa.ChunkedArray, rows: pa.ChunkedArray) -> Any:
+    """``rows``, the kept rows of the dictionary-encoded ``column``, as a Categorical whose
+    categories are ``column``'s, sorted as text sorts (None: no category, left to
+    :func:`to_pandas`)."""
     chunks = column.chunks
     if not chunks or any(chunk.dictionary.null_count for chunk in chunks):
         return None
-    # every chunk (CSV block, row group) has its own dictionary: the union, in the order
-    # unifying them gives, converted as to_pandas converts categories
+    # Every chunk (CSV block, row group) has its own dictionary: the union, in the order
+    # unifying them gives, converted as to_pandas converts categories. It is taken from every
+    # chunk, as a take would concatenate them: a filter drops the chunks it empties.
     union = pc.unique(pa.chunked_array([chunk.dictionary for chunk in chunks]))
     empty = pa.DictionaryArray.from_arrays(pa.array([], type=column.type.index_type), union)
     categories = to_pandas(pa.table({"c": pa.chunked_array([empty])}))["c"].cat.categories
@@ -101,27 +74,30 @@ def _categorical(column: pa.ChunkedArray, rows: _Rows) -> Any:
         return None
     ordered = categories.sort_values()
     rank = ordered.get_indexer(categories).astype(_code_dtype(len(categories)))
-    codes: Any = np.empty(rows.rows, dtype=rank.dtype)
-    for chunk, (lo, hi, at) in zip(chunks, rows.spans(column), strict=True):
+    codes: Any = np.empty(len(rows), dtype=rank.dtype)
+    start = 0
+    for chunk in rows.chunks:
+        end = start + len(chunk)
         lookup = rank[pc.index_in(chunk.dictionary, value_set=union).to_numpy()]
-        indices = _values(chunk.indices)
-        if at is not None:
-            indices = indices[at]
         # a null's index may be anything: clipped here, its code set from the validity below
-        np.take(lookup, indices, out=codes[lo:hi], mode="clip")
+        np.take(lookup, _values(chunk.indices), out=codes[start:end], mode="clip")
         if chunk.null_count:
-            valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-            codes[lo:hi][~(valid if at is None else valid[at])] = -1
+            codes[start:end][~chunk.is_valid().to_numpy(zero_copy_only=False)] = -1
+        start = end
     dtype: Any = pd.CategoricalDtype(ordered, ordered=column.type.ordered)
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
-def _rows(table: pa.Table, kept: np.ndarray | None, mask: Any) -> pa.Table:
+def _rows(table: pa.Table, kept: np.ndarray | None, mask: Any, encoded: frozenset[str]) -> pa.Table:
     if kept is None:
         return table
-    # a filter may leave a dictionary column no chunk, hence no categories: take those
-    dictionary = any(pa.types.is_dictionary(field.type) for field in table.schema)
-    return table.take(kept) if mask is None or dictionary or not len(kept) else table.filter(mask)
+    # A filter drops the chunks it empties, and with them a dictionary column's categories
+    # that only those chunks held; a take keeps them (the encoded columns' categories are
+    # taken from the whole column by _categorical).
+    native = any(
+        pa.types.is_dictionary(field.type) and field.name not in encoded for field in table.schema
+    )
+    return table.take(kept) if mask is None or native or not len(kept) else table.filter(mask)
 
 
 def rows_to_pandas(
@@ -138,20 +114,17 @@ def rows_to_pandas(
     """
     encoded = frozenset(encoded)
     names = table.column_names
+    taken = _rows(table, kept, mask, encoded)
     if (table.schema.metadata or {}).get(b"pandas") or len(set(names)) != len(names):
-        return to_pandas(_rows(table, kept, mask))
-    rows = _Rows(kept, table.num_rows)
+        return to_pandas(taken)
     direct: dict[str, object] = {}
     for field, column in zip(table.schema, table.columns, strict=True):
         if pa.types.is_dictionary(field.type) and field.name in encoded:
-            categorical = _categorical(column, rows)
+            categorical = _categorical(column, taken.column(field.name))
             if categorical is not None:
                 direct[field.name] = categorical
     rest = [name for name in names if name not in direct]
-    converted: Frame | None = None
-    if rest:
-        others = table.select(rest)
-        converted = to_pandas(_rows(others, kept, mask))
+    converted = to_pandas(taken.select(rest)) if rest else None
     if not direct and converted is not None:
         return converted
     data = {
@@ -159,5 +132,5 @@ def rows_to_pandas(
         for name in names
     }
     frame = pd.DataFrame(data, copy=False)
-    frame.index = pd.RangeIndex(rows.rows)
+    frame.index = pd.RangeIndex(taken.num_rows)
     return frame

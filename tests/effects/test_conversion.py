@@ -103,3 +103,14 @@ def test_repeated_names_convert_as_before() -> None:
     table = pa.table([pa.array([1, 2, 3]), pa.array([4, 5, 6])], names=["a", "a"])
     got = rows_to_pandas(table, np.array([1]), ())
     assert got.columns.tolist() == ["a", "a"] and got.iloc[0].tolist() == [2, 5]
+
+
+def test_a_chunk_the_filter_empties_still_gives_its_categories() -> None:
+    # the take path concatenates every chunk's dictionary; a filter drops emptied chunks
+    table = pa.table({"k": _dictionary(["b", "a", "zz", "zz", "a"], [2, 4]), "v": range(5)})
+    chosen = np.array([True, True, False, False, True])
+    kept = np.flatnonzero(chosen)
+    mask = pa.chunked_array([chosen[:2], chosen[2:4], chosen[4:]])
+    got = as_categories(rows_to_pandas(table, kept, ["k"], mask), ["k"])
+    pd.testing.assert_frame_equal(got, _expected(table, kept, ["k"]), check_exact=True)
+    assert list(got["k"].cat.categories) == ["a", "b", "zz"] and got["v"].tolist() == [0, 1, 4]
