@@ -1,6 +1,7 @@
 """ETL throughput: a tdm pipeline against the pandas scripts a user would write by hand.
 
-Run: ``python benchmarks/etl.py`` (``--rows N``, ``--repeat K``, ``--quick`` = 3 repetitions).
+Run: ``python benchmarks/etl.py`` (``--rows N``, ``--repeat K``, ``--quick`` = 3 repetitions,
+``--compare CHECKOUT``: also the ``tdm-builtin`` variant from another checkout, interleaved).
 
 The job: a synthetic CSV of 5,000,000 rows (ints, floats, strings, a date) -> keep rows with
 ``qty > 10`` -> derived column ``revenue = qty * price`` -> group by ``category`` and ``region``
@@ -105,6 +106,7 @@ print(json.dumps({"seconds": elapsed, "cpu": cpu_s, "peak_rss": peak}))
 """
 
 VARIANTS = ("handwritten", "handtuned", "tdm", "tdm-builtin")
+OLD = "tdm-builtin@compare"  # --compare: the same variant from another checkout
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -132,14 +134,14 @@ def make_csv(path: Path, rows: int) -> None:
     os.replace(tmp, path)
 
 
-def run_child(variant: str, src: Path, out: Path) -> dict[str, float]:
+def run_child(variant: str, src: Path, out: Path, repo: Path = REPO) -> dict[str, float]:
     # Bytecode is cached as for an installed package (pip compiles on install): with
     # PYTHONDONTWRITEBYTECODE set, every child would compile tdm's modules again (~0.08 s),
     # while pandas' and pyarrow's come precompiled from site-packages.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(repo)
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, variant, str(src), str(REPO), str(out)],
+        [sys.executable, "-c", CHILD, variant, str(src), str(repo), str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -179,6 +181,13 @@ def main() -> None:
         default="csv",
         help="the source file's format (parquet: written once from the CSV)",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run tdm-builtin from another checkout of tdm (e.g. a git worktree of an "
+        "older commit), interleaved, and print the paired ratio new/old",
+    )
     args = parser.parse_args()
     repeat = 3 if args.quick else args.repeat
     args.data.mkdir(parents=True, exist_ok=True)
@@ -198,31 +207,38 @@ def main() -> None:
             code = "import pyarrow.csv as c, pyarrow.parquet as q; "
             code += f"q.write_table(c.read_csv({str(csv_src)!r}), {str(src)!r})"
             subprocess.run([sys.executable, "-c", code], check=True)
-    outs = {v: args.data / f"out-{v}.parquet" for v in VARIANTS}
-    samples: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+    variants = VARIANTS + ((OLD,) if args.compare else ())
+    repos = {v: REPO for v in VARIANTS} | {OLD: args.compare or REPO}
+    children = {v: v if v != OLD else "tdm-builtin" for v in variants}
+    outs = {v: args.data / f"out-{v}.parquet" for v in variants}
+    samples: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     run_child("tdm", src, outs["tdm"])  # warm the page cache and .pyc files
+    if args.compare:
+        run_child("tdm-builtin", src, outs[OLD], args.compare)
     for i in range(repeat):
-        for variant in VARIANTS:
-            samples[variant].append(run_child(variant, src, outs[variant]))
+        for variant in variants:
+            samples[variant].append(
+                run_child(children[variant], src, outs[variant], repos[variant])
+            )
         print(
             f"repetition {i + 1}/{repeat}: "
-            + ", ".join(f"{v} {samples[v][-1]['seconds']:.2f} s" for v in VARIANTS),
+            + ", ".join(f"{v} {samples[v][-1]['seconds']:.2f} s" for v in variants),
             flush=True,
         )
     check_outputs(outs)
     print(f"\n{args.rows:,} rows, {repeat} repetitions each, medians (fresh subprocess per run):")
     med = {
         v: {k: statistics.median(s[k] for s in samples[v]) for k in ("seconds", "cpu", "peak_rss")}
-        for v in VARIANTS
+        for v in variants
     }
-    for v in VARIANTS:
+    for v in variants:
         times = ", ".join(f"{s['seconds']:.2f}" for s in samples[v])
         print(
             f"  {v:<12} wall {med[v]['seconds']:5.2f} s   cpu {med[v]['cpu']:5.2f} s   "
             f"peak RSS {med[v]['peak_rss'] / 1e9:5.2f} GB   (wall runs: {times})"
         )
     hw, ht = med["handwritten"], med["handtuned"]
-    for name in ("tdm", "tdm-builtin"):
+    for name in ("tdm", "tdm-builtin") + ((OLD,) if args.compare else ()):
         t = med[name]
         # Each repetition runs the variants back to back: the ratio within a repetition
         # cancels the machine's drift across the session (shared cores), a ratio of medians
@@ -240,6 +256,18 @@ def main() -> None:
         print(
             f"  {name} / handtuned:   wall {t['seconds'] / ht['seconds']:.2f}x, "
             f"cpu {t['cpu'] / ht['cpu']:.2f}x"
+        )
+    if args.compare:
+        paired = statistics.median(
+            n["seconds"] / o["seconds"]
+            for n, o in zip(samples["tdm-builtin"], samples[OLD], strict=True)
+        )
+        cpu_paired = statistics.median(
+            n["cpu"] / o["cpu"] for n, o in zip(samples["tdm-builtin"], samples[OLD], strict=True)
+        )
+        print(
+            f"\n  tdm-builtin / the same from {args.compare}: median of the paired ratios: "
+            f"wall {paired:.2f}x, cpu {cpu_paired:.2f}x"
         )
     print(
         f"  load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
